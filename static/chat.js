@@ -1,0 +1,605 @@
+// The chat page's client. Plain JavaScript, no libraries, no build step.
+//
+// What it adds to the server-rendered page:
+//   * a WebSocket at /chatsocket that reconnects with capped, jittered exponential backoff and,
+//     after every open, catches up through GET /api/messages?after=<highest id shown>;
+//   * an outbox kept in localStorage: a message typed while offline is shown as pending, survives
+//     a reload and is sent (with a client_id the server de-duplicates on) once the socket is open;
+//   * older history on demand, own messages marked, local times, Enter to send.
+//
+// The only HTML inserted from the server is a message's `html` fragment, parsed in a <template>.
+// Everything else is built with textContent.
+"use strict";
+
+(() => {
+  const doc = document;
+  const root = doc.documentElement;
+  root.classList.remove("no-js");
+  root.classList.add("js");
+
+  const config = doc.body.dataset;
+  const SOCKET_PATH = config.socketPath || "/chatsocket";
+  const API_MESSAGES = config.apiMessages || "/api/messages";
+  const MAX_CHARS = Number(config.maxChars) || 2000;
+  const CATCH_UP_LIMIT = 200;
+  const OLDER_LIMIT = 50;
+  const BACKOFF_START_MS = 500;
+  const BACKOFF_CAP_MS = 10000;
+  const STABLE_AFTER_MS = 5000; // an open this long resets the backoff
+  const OFFLINE_AFTER_FAILURES = 3; // show "offline" instead of "reconnecting…" after this many
+  const RETRY_DEFAULT_S = 3; // retry delay for storage_unavailable and rate_limited without hint
+  const NEAR_BOTTOM_PX = 120;
+  const OWN_IDS_KEEP = 300;
+  const KEYS = { outbox: "chat.outbox", author: "chat.author", own: "chat.ownClientIds" };
+  const RETRYABLE = new Set(["rate_limited", "storage_unavailable"]);
+
+  const inbox = doc.getElementById("inbox");
+  const outboxView = doc.getElementById("outbox");
+  const scroller = doc.getElementById("scroller");
+  const form = doc.getElementById("messageform");
+  const bodyInput = doc.getElementById("message");
+  const authorInput = doc.getElementById("author");
+  const statusView = doc.getElementById("status");
+  const olderButton = doc.getElementById("load-older");
+  const noticeView = doc.getElementById("notice");
+  const counter = doc.getElementById("counter");
+  const formError = doc.getElementById("form-error");
+
+  // ---- storage (may be unavailable or full: the page keeps working without it) ----
+
+  const store = {
+    get(key, fallback) {
+      try {
+        const raw = localStorage.getItem(key);
+        return raw === null ? fallback : JSON.parse(raw);
+      } catch {
+        return fallback;
+      }
+    },
+    set(key, value) {
+      try {
+        localStorage.setItem(key, JSON.stringify(value));
+      } catch {
+        // Private mode or quota: the in-page state still works for this visit.
+      }
+    },
+  };
+
+  function newClientId() {
+    if (window.crypto && typeof crypto.randomUUID === "function") return crypto.randomUUID();
+    const bytes = new Uint8Array(16);
+    if (window.crypto && crypto.getRandomValues) crypto.getRandomValues(bytes);
+    else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+    return "c-" + Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  // The outbox is read from storage on every change, so two tabs do not overwrite each other.
+  const outbox = {
+    all() {
+      const items = store.get(KEYS.outbox, []);
+      return Array.isArray(items) ? items.filter((i) => i && i.client_id && i.body) : [];
+    },
+    add(item) {
+      store.set(KEYS.outbox, [...this.all().filter((i) => i.client_id !== item.client_id), item]);
+    },
+    remove(clientId) {
+      store.set(KEYS.outbox, this.all().filter((i) => i.client_id !== clientId));
+    },
+    get(clientId) {
+      return this.all().find((i) => i.client_id === clientId);
+    },
+  };
+
+  const ownClientIds = new Set(store.get(KEYS.own, []));
+
+  function rememberOwn(clientId) {
+    ownClientIds.add(clientId);
+    const kept = [...ownClientIds].slice(-OWN_IDS_KEEP);
+    store.set(KEYS.own, kept);
+  }
+
+  // ---- messages in the inbox ----
+
+  function numericId(value) {
+    const n = Number(value);
+    return Number.isSafeInteger(n) ? n : null;
+  }
+
+  function elementId(el) {
+    return numericId(el.dataset.id ?? el.id.replace(/^m/, ""));
+  }
+
+  function shownMessages() {
+    return inbox.querySelectorAll(":scope > .message");
+  }
+
+  function highestId() {
+    let best = 0;
+    for (const el of shownMessages()) {
+      const id = elementId(el);
+      if (id !== null && id > best) best = id;
+    }
+    return best;
+  }
+
+  function lowestId() {
+    for (const el of shownMessages()) {
+      const id = elementId(el);
+      if (id !== null) return id;
+    }
+    return null;
+  }
+
+  function chosenName() {
+    return authorInput.value.trim();
+  }
+
+  function isOwn(el, clientId) {
+    const cid = clientId || el.dataset.clientId;
+    if (cid && ownClientIds.has(cid)) return true;
+    const name = chosenName();
+    const author = el.querySelector(".author");
+    return name !== "" && author !== null && author.textContent.trim() === name;
+  }
+
+  function markOwn(el, clientId) {
+    el.classList.toggle("own", isOwn(el, clientId));
+  }
+
+  const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+  const dateTimeFormat = new Intl.DateTimeFormat(undefined, {
+    month: "short",
+    day: "numeric",
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+  const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
+
+  function localizeTimes(el) {
+    for (const time of el.querySelectorAll("time[datetime]")) {
+      const when = new Date(time.getAttribute("datetime"));
+      if (Number.isNaN(when.getTime())) continue;
+      const today = new Date().toDateString() === when.toDateString();
+      time.textContent = (today ? timeFormat : dateTimeFormat).format(when);
+      time.title = fullFormat.format(when);
+    }
+  }
+
+  function fragmentElement(html) {
+    const template = doc.createElement("template");
+    template.innerHTML = html;
+    const el = template.content.firstElementChild;
+    return el && el.classList.contains("message") ? el : null;
+  }
+
+  // A message without an html fragment (a client of some other server) is built as text.
+  function textElement(message) {
+    const el = doc.createElement("div");
+    el.className = "message";
+    el.id = "m" + message.id;
+    el.dataset.id = String(message.id);
+    const meta = el.appendChild(doc.createElement("div"));
+    meta.className = "meta";
+    const author = meta.appendChild(doc.createElement("span"));
+    author.className = "author";
+    author.textContent = message.author || "Anonymous";
+    const body = el.appendChild(doc.createElement("div"));
+    body.className = "body";
+    body.textContent = String(message.body ?? "");
+    return el;
+  }
+
+  function isNearBottom() {
+    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  function scrollToBottom() {
+    scroller.scrollTop = scroller.scrollHeight;
+  }
+
+  // Puts el at its id-ordered place; messages arrive out of order (socket before catch-up).
+  function placeInInbox(el) {
+    const id = elementId(el);
+    if (id === null) {
+      inbox.append(el);
+      return;
+    }
+    let after = inbox.lastElementChild;
+    while (after !== null) {
+      const otherId = after.classList.contains("message") ? elementId(after) : null;
+      if (otherId !== null && otherId < id) break;
+      after = after.previousElementSibling;
+    }
+    if (after === null) inbox.prepend(el);
+    else after.after(el);
+  }
+
+  /** Shows one message object (socket frame or API row). Returns true when it was new. */
+  function showMessage(message) {
+    if (!message || message.id === undefined || message.id === null) return false;
+    const clientId = typeof message.client_id === "string" ? message.client_id : null;
+    if (clientId) settle(clientId);
+    if (doc.getElementById("m" + message.id)) return false;
+    const el = (message.html && fragmentElement(String(message.html))) || textElement(message);
+    if (clientId) el.dataset.clientId = clientId;
+    markOwn(el, clientId);
+    localizeTimes(el);
+    const follow = isNearBottom() || (clientId !== null && ownClientIds.has(clientId));
+    placeInInbox(el);
+    if (follow) scrollToBottom();
+    return true;
+  }
+
+  // ---- the outbox view: pending messages, built with textContent only ----
+
+  function pendingElement(clientId) {
+    return outboxView.querySelector(`[data-client-id="${CSS.escape(clientId)}"]`);
+  }
+
+  function showPending(item) {
+    let el = pendingElement(item.client_id);
+    if (el) return el;
+    el = doc.createElement("div");
+    el.className = "pending-message own";
+    el.dataset.clientId = item.client_id;
+    const meta = el.appendChild(doc.createElement("div"));
+    meta.className = "meta";
+    const author = meta.appendChild(doc.createElement("span"));
+    author.className = "author";
+    author.textContent = item.author || "Anonymous";
+    const state = meta.appendChild(doc.createElement("span"));
+    state.className = "pending-state";
+    state.textContent = "sending…";
+    const body = el.appendChild(doc.createElement("div"));
+    body.className = "body";
+    body.textContent = item.body;
+    outboxView.append(el);
+    scrollToBottom();
+    return el;
+  }
+
+  function failPending(clientId, detail) {
+    const el = pendingElement(clientId);
+    if (!el) return;
+    el.classList.add("failed");
+    el.querySelector(".pending-state").textContent = "not sent";
+    let error = el.querySelector(".pending-error");
+    if (!error) {
+      error = el.appendChild(doc.createElement("div"));
+      error.className = "pending-error";
+      const text = error.appendChild(doc.createElement("span"));
+      text.className = "pending-error-text";
+      const edit = error.appendChild(doc.createElement("button"));
+      edit.type = "button";
+      edit.textContent = "Edit";
+      edit.addEventListener("click", () => {
+        bodyInput.value = el.querySelector(".body").textContent;
+        el.remove();
+        updateCounter();
+        bodyInput.focus();
+      });
+      const dismiss = error.appendChild(doc.createElement("button"));
+      dismiss.type = "button";
+      dismiss.textContent = "Dismiss";
+      dismiss.addEventListener("click", () => el.remove());
+    }
+    error.querySelector(".pending-error-text").textContent = detail;
+  }
+
+  // The server has the message with this client_id: it leaves the outbox.
+  function settle(clientId) {
+    outbox.remove(clientId);
+    retryTimers.delete(clientId);
+    const el = pendingElement(clientId);
+    if (el && !el.classList.contains("failed")) el.remove();
+  }
+
+  // ---- notices ----
+
+  let noticeTimer = null;
+
+  function notify(text) {
+    noticeView.textContent = text;
+    noticeView.hidden = false;
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(() => {
+      noticeView.hidden = true;
+      noticeView.textContent = "";
+    }, 6000);
+  }
+
+  // ---- the socket ----
+
+  let socket = null;
+  let everConnected = false;
+  let ready = false; // open and caught up: frames may be sent
+  let failures = 0;
+  let reconnectTimer = null;
+  let stableTimer = null;
+  const retryTimers = new Map(); // client_id -> timer for rate_limited / storage_unavailable
+
+  function setStatus(state, text) {
+    statusView.dataset.state = state;
+    statusView.textContent = text;
+  }
+
+  function socketUrl() {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    return `${scheme}//${location.host}${SOCKET_PATH}`;
+  }
+
+  function connect() {
+    clearTimeout(reconnectTimer);
+    reconnectTimer = null;
+    if (socket !== null) return;
+    setStatus("connecting", failures === 0 && !everConnected ? "connecting…" : "reconnecting…");
+    let ws;
+    try {
+      ws = new WebSocket(socketUrl());
+    } catch {
+      scheduleReconnect();
+      return;
+    }
+    socket = ws;
+    ws.addEventListener("open", () => onOpen(ws));
+    ws.addEventListener("message", (event) => onFrame(ws, event));
+    ws.addEventListener("close", () => onClose(ws));
+    // An error is always followed by close, which does the work.
+  }
+
+  function onOpen(ws) {
+    if (ws !== socket) return;
+    everConnected = true;
+    setStatus("connected", "connected");
+    stableTimer = setTimeout(() => {
+      failures = 0;
+    }, STABLE_AFTER_MS);
+    // Read synchronously: frames arriving during the catch-up must not move its start.
+    catchUp(ws, highestId());
+  }
+
+  async function catchUp(ws, after) {
+    try {
+      let cursor = after;
+      for (;;) {
+        const page = await fetchMessages({ after: cursor, limit: CATCH_UP_LIMIT });
+        if (ws !== socket) return;
+        for (const message of page.messages) showMessage(message);
+        if (!page.has_newer) break;
+        const next = numericId(page.newer_cursor);
+        if (next === null || next <= cursor) break;
+        cursor = next;
+      }
+    } catch (error) {
+      if (ws !== socket) return;
+      // Without the missed messages the page would have a gap: start over.
+      console.warn("chat: catch-up failed, reconnecting", error);
+      ws.close();
+      return;
+    }
+    ready = true;
+    flushOutbox();
+  }
+
+  function onClose(ws) {
+    if (ws !== socket) return;
+    socket = null;
+    ready = false;
+    clearTimeout(stableTimer);
+    scheduleReconnect();
+  }
+
+  function scheduleReconnect() {
+    if (reconnectTimer !== null) return;
+    failures += 1;
+    const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_START_MS * 2 ** (failures - 1));
+    const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+    if (failures >= OFFLINE_AFTER_FAILURES || navigator.onLine === false) {
+      setStatus("offline", "offline");
+    } else {
+      setStatus("connecting", "reconnecting…");
+    }
+    reconnectTimer = setTimeout(connect, delay);
+  }
+
+  function reconnectNow() {
+    if (socket === null) {
+      clearTimeout(reconnectTimer);
+      reconnectTimer = null;
+      connect();
+    }
+  }
+
+  function onFrame(ws, event) {
+    if (ws !== socket || typeof event.data !== "string") return;
+    let frame;
+    try {
+      frame = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (!frame || typeof frame !== "object") return;
+    if (frame.type === "error") onErrorFrame(frame);
+    else if (frame.type === "message") showMessage(frame);
+    // The Tornado demo's frames have no type: an id and an html fragment.
+    else if (frame.type === undefined && ("id" in frame || "html" in frame)) showMessage(frame);
+  }
+
+  function onErrorFrame(frame) {
+    const detail = String(frame.detail || frame.error || "error");
+    const clientId = typeof frame.client_id === "string" ? frame.client_id : null;
+    const item = clientId ? outbox.get(clientId) : undefined;
+    if (!item) {
+      notify(detail);
+      return;
+    }
+    if (RETRYABLE.has(frame.error)) {
+      const seconds = Number(frame.retry_after) > 0 ? Number(frame.retry_after) : RETRY_DEFAULT_S;
+      clearTimeout(retryTimers.get(clientId));
+      retryTimers.set(
+        clientId,
+        setTimeout(() => {
+          retryTimers.delete(clientId);
+          const current = outbox.get(clientId);
+          if (current) send(current);
+        }, seconds * 1000),
+      );
+      return;
+    }
+    outbox.remove(clientId);
+    failPending(clientId, detail);
+  }
+
+  function send(item) {
+    if (!ready || socket === null || socket.readyState !== WebSocket.OPEN) return false;
+    socket.send(JSON.stringify({ body: item.body, author: item.author, client_id: item.client_id }));
+    return true;
+  }
+
+  function flushOutbox() {
+    for (const item of outbox.all()) {
+      showPending(item);
+      if (!retryTimers.has(item.client_id)) send(item);
+    }
+  }
+
+  // ---- history ----
+
+  async function fetchMessages(params) {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(params)) query.set(key, String(value));
+    const response = await fetch(`${API_MESSAGES}?${query}`, {
+      headers: { Accept: "application/json" },
+      cache: "no-store",
+    });
+    if (!response.ok) throw new Error(`GET ${API_MESSAGES} answered ${response.status}`);
+    const page = await response.json();
+    if (!page || !Array.isArray(page.messages)) throw new Error("unexpected history page");
+    return page;
+  }
+
+  async function loadOlder() {
+    const before = lowestId();
+    if (before === null) {
+      olderButton.hidden = true;
+      return;
+    }
+    olderButton.disabled = true;
+    try {
+      const page = await fetchMessages({ before, limit: OLDER_LIMIT });
+      // Keep what the reader is looking at in place while content grows above it.
+      const fromBottom = scroller.scrollHeight - scroller.scrollTop;
+      for (const message of page.messages) {
+        if (doc.getElementById("m" + message.id)) continue;
+        const el =
+          (message.html && fragmentElement(String(message.html))) || textElement(message);
+        if (message.client_id) el.dataset.clientId = message.client_id;
+        markOwn(el, message.client_id);
+        localizeTimes(el);
+        placeInInbox(el);
+      }
+      scroller.scrollTop = scroller.scrollHeight - fromBottom;
+      olderButton.hidden = !page.has_older;
+    } catch (error) {
+      notify("Could not load older messages. Try again in a moment.");
+      console.warn("chat: loading older messages failed", error);
+    } finally {
+      olderButton.disabled = false;
+    }
+  }
+
+  // ---- the composer ----
+
+  function charCount(text) {
+    let n = 0;
+    for (const _ of text) n++; // code points, as the server counts them
+    return n;
+  }
+
+  function updateCounter() {
+    const used = charCount(bodyInput.value);
+    const left = MAX_CHARS - used;
+    counter.textContent = used === 0 ? "" : `${used} / ${MAX_CHARS}`;
+    counter.classList.toggle("near", left < MAX_CHARS * 0.1);
+    counter.classList.toggle("over", left < 0);
+    bodyInput.setAttribute("aria-invalid", left < 0 ? "true" : "false");
+  }
+
+  function submit() {
+    const body = bodyInput.value;
+    if (body.trim() === "") return;
+    if (charCount(body) > MAX_CHARS) {
+      notify(`That message is too long: ${charCount(body)} characters, the limit is ${MAX_CHARS}.`);
+      return;
+    }
+    const item = {
+      client_id: newClientId(),
+      body,
+      author: chosenName(),
+      queued_at: Date.now(),
+    };
+    rememberOwn(item.client_id);
+    outbox.add(item);
+    showPending(item);
+    bodyInput.value = "";
+    updateCounter();
+    if (formError) formError.remove();
+    send(item);
+  }
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submit();
+  });
+
+  bodyInput.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submit();
+    }
+  });
+
+  bodyInput.addEventListener("input", updateCounter);
+
+  function remarkOwn() {
+    for (const el of shownMessages()) markOwn(el);
+  }
+
+  authorInput.addEventListener("change", () => {
+    store.set(KEYS.author, chosenName());
+    remarkOwn();
+  });
+  authorInput.addEventListener("input", () => store.set(KEYS.author, chosenName()));
+
+  olderButton.addEventListener("click", loadOlder);
+
+  window.addEventListener("online", reconnectNow);
+  window.addEventListener("offline", () => {
+    if (socket === null) setStatus("offline", "offline");
+  });
+  doc.addEventListener("visibilitychange", () => {
+    if (doc.visibilityState === "visible") reconnectNow();
+  });
+  // Another tab settled or queued a message: keep this tab's pending view in step.
+  window.addEventListener("storage", (event) => {
+    if (event.key !== KEYS.outbox) return;
+    const queued = new Set(outbox.all().map((i) => i.client_id));
+    for (const el of outboxView.querySelectorAll(".pending-message:not(.failed)")) {
+      if (!queued.has(el.dataset.clientId)) el.remove();
+    }
+  });
+
+  // ---- start ----
+
+  if (!authorInput.value.trim()) authorInput.value = store.get(KEYS.author, "") || "";
+  else store.set(KEYS.author, chosenName());
+  for (const el of shownMessages()) {
+    markOwn(el);
+    localizeTimes(el);
+  }
+  for (const item of outbox.all()) showPending(item);
+  updateCounter();
+  statusView.hidden = false;
+  scrollToBottom();
+  connect();
+})();
