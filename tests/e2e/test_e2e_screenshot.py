@@ -1,0 +1,50 @@
+"""Writes docs/screenshot.png: a realistic conversation at phone width, for the README."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from .pages import WAIT_MS, message_with_text, open_chat, send
+from .server import ChatServer
+
+pytestmark = pytest.mark.e2e
+
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot.png"
+
+CONVERSATION = [
+    ("ada", "Morning! Is the release still planned for Friday?"),
+    ("grace", "Yes, if the migration test passes on the staging copy tonight."),
+    (None, "me: I'll run it after dinner and post the numbers here."),
+    ("linus", "The changelog draft is at https://example.org/chat/releases/0.1 — comments welcome"),
+    ("ada", "Looks good. Could we mention that the page works without JavaScript?"),
+    (None, "me: Added. Also: messages typed offline are sent after the reconnect."),
+    ("grace", "Nice, that was the bug from last week's demo"),
+]
+
+
+def test_screenshot_of_a_conversation(chat_server: ChatServer, browser: Browser) -> None:
+    context = browser.new_context(
+        viewport={"width": 400, "height": 760}, device_scale_factor=2, color_scheme="light"
+    )
+    try:
+        page = context.new_page()
+        open_chat(page, chat_server, name="sam")
+        for author, text in CONVERSATION:
+            if author is None:
+                body = text.removeprefix("me: ")
+                send(page, body)
+                expect(message_with_text(page, body)).to_have_count(1, timeout=WAIT_MS)
+            else:
+                chat_server.post_message(text, author=author)
+                expect(message_with_text(page, text[:30])).to_have_count(1, timeout=WAIT_MS)
+        page.fill("#message", "See you at the standup")
+        expect(page.locator("#inbox .message.own")).to_have_count(2)
+        expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), animations="disabled", caret="hide")
+    finally:
+        context.close()
+    assert SCREENSHOT.stat().st_size > 10_000
