@@ -1,0 +1,7 @@
+"""A real-time chat room server with persistent, pageable history."""
+
+from __future__ import annotations
+
+__all__ = ["__version__"]
+
+__version__ = "0.1.0"

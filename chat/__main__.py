@@ -1,0 +1,85 @@
+"""`python -m chat`: read settings from CHAT_* variables and flags, then run uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from chat.app import create_app
+from chat.settings import Settings, SettingsError
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def parse_args(argv: Sequence[str] | None, defaults: Settings) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m chat",
+        description="Run the chat server. Every option also reads a CHAT_* environment variable.",
+    )
+    parser.add_argument("--host", default=defaults.host, help="CHAT_HOST (default %(default)s)")
+    parser.add_argument(
+        "--port", type=int, default=defaults.port, help="CHAT_PORT (default %(default)s)"
+    )
+    parser.add_argument(
+        "--database-url",
+        default=defaults.database_url,
+        help="CHAT_DATABASE_URL (default %(default)s)",
+    )
+    parser.add_argument(
+        "--broadcast-url",
+        default=defaults.broadcast_url,
+        help="CHAT_BROADCAST_URL (default %(default)s)",
+    )
+    parser.add_argument(
+        "--log-level",
+        default=defaults.log_level,
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="CHAT_LOG_LEVEL (default %(default)s)",
+    )
+    parser.add_argument(
+        "--proxy-headers",
+        action="store_true",
+        help="trust X-Forwarded-Proto/For from --forwarded-allow-ips (behind a reverse proxy)",
+    )
+    parser.add_argument("--forwarded-allow-ips", default="127.0.0.1")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        defaults = Settings.from_env()
+        args = parse_args(argv, defaults)
+        settings = defaults.with_overrides(
+            host=args.host,
+            port=args.port,
+            database_url=args.database_url,
+            broadcast_url=args.broadcast_url,
+            log_level=args.log_level,
+        )
+    except SettingsError as error:
+        print(f"python -m chat: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        log_level=settings.log_level,
+        ws_max_size=settings.max_protocol_frame_bytes,
+        ws_ping_interval=settings.ws_ping_interval,
+        ws_ping_timeout=settings.ws_ping_timeout,
+        ws_per_message_deflate=True,
+        proxy_headers=args.proxy_headers,
+        forwarded_allow_ips=args.forwarded_allow_ips,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

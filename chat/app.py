@@ -1,0 +1,113 @@
+"""The application factory: the route table, and a lifespan that builds and tears down state."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Mount, Route, WebSocketRoute
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from chat.broadcast.factory import create_backend
+from chat.broadcast.hub import Hub
+from chat.db import create_engine, create_sessionmaker
+from chat.headers import SecurityHeadersMiddleware
+from chat.rendering import MessageRenderer, create_environment
+from chat.routes import api, pages
+from chat.routes.chatsocket import chat_socket
+from chat.services import ChatService
+from chat.settings import Settings
+from chat.state import AppState
+
+logger = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build the app. With no settings they are read from the CHAT_* environment variables."""
+    settings = settings or Settings.from_env()
+    environment = create_environment()
+    templates = Jinja2Templates(env=environment)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
+        engine = create_engine(settings)
+        hub = Hub(settings.send_queue_size)
+        backend = create_backend(settings.broadcast_url)
+        service = ChatService(
+            sessionmaker=create_sessionmaker(engine),
+            backend=backend,
+            renderer=MessageRenderer(environment),
+        )
+        await backend.start(hub.deliver)
+        service.start()
+        logger.info(
+            "chat ready: database %s, broadcast %s",
+            _redact(settings.database_url),
+            _redact(settings.broadcast_url),
+        )
+        try:
+            yield AppState(
+                settings=settings,
+                engine=engine,
+                backend=backend,
+                hub=hub,
+                service=service,
+                templates=templates,
+            )
+        finally:
+            await service.stop()
+            await backend.stop()
+            await engine.dispose()
+
+    return Starlette(
+        routes=_routes(),
+        middleware=[Middleware(SecurityHeadersMiddleware)],
+        exception_handlers={HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+
+
+def _routes() -> list[Route | WebSocketRoute | Mount]:
+    return [
+        Route("/", pages.index, methods=["GET"], name="index"),
+        Route("/a/message/new", pages.post_message_form, methods=["POST"], name="post_form"),
+        Route("/api/messages", api.list_messages, methods=["GET"], name="list_messages"),
+        Route("/api/messages", api.create_message, methods=["POST"], name="create_message"),
+        Route("/api/openapi.json", api.openapi_document, methods=["GET"], name="openapi"),
+        Route("/healthz", api.healthz, methods=["GET"], name="healthz"),
+        Route("/readyz", api.readyz, methods=["GET"], name="readyz"),
+        WebSocketRoute("/chatsocket", chat_socket, name="chatsocket"),
+        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+    ]
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if request.url.path.startswith("/api/"):
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            {"error": code, "detail": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+    return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
+
+
+def _redact(url: str) -> str:
+    """Hide a password in a URL before it is logged."""
+    scheme, sep, rest = url.partition("://")
+    if "@" not in rest:
+        return url
+    credentials, _, location = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{location}"

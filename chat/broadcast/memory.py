@@ -1,0 +1,29 @@
+"""In-process fan-out: the default for a single server process."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from chat.broadcast.base import BroadcastBackend, FrameHandler
+
+
+class MemoryBackend(BroadcastBackend):
+    def __init__(self) -> None:
+        self._on_frame: FrameHandler | None = None
+
+    async def start(self, on_frame: FrameHandler) -> None:
+        self._on_frame = on_frame
+
+    async def stop(self) -> None:
+        self._on_frame = None
+
+    async def publish(self, frames: Sequence[str]) -> None:
+        on_frame = self._on_frame
+        if on_frame is None:
+            raise RuntimeError("the memory backend is not started")
+        for frame in frames:
+            on_frame(frame)
+
+    @property
+    def ready(self) -> bool:
+        return self._on_frame is not None

@@ -1,0 +1,157 @@
+"""The OpenAPI 3.1 description of the JSON API, served at /api/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {
+    "type": "object",
+    "required": ["error", "detail"],
+    "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+}
+
+_MESSAGE = {
+    "type": "object",
+    "required": ["type", "id", "body", "html", "author", "created_at", "client_id"],
+    "properties": {
+        "type": {"const": "message"},
+        "id": {"type": "integer", "minimum": 1},
+        "body": {"type": "string"},
+        "html": {"type": "string"},
+        "author": {"type": ["string", "null"]},
+        "created_at": {"type": "string", "format": "date-time"},
+        "client_id": {"type": ["string", "null"], "maxLength": 64},
+    },
+}
+
+_PAGE = {
+    "type": "object",
+    "required": ["messages", "has_older", "has_newer", "older_cursor", "newer_cursor"],
+    "properties": {
+        "messages": {"type": "array", "items": {"$ref": "#/components/schemas/Message"}},
+        "has_older": {"type": "boolean"},
+        "has_newer": {"type": "boolean"},
+        "older_cursor": {"type": ["integer", "null"]},
+        "newer_cursor": {"type": ["integer", "null"]},
+    },
+}
+
+_NEW_MESSAGE = {
+    "type": "object",
+    "required": ["body"],
+    "properties": {
+        "body": {"type": "string", "minLength": 1},
+        "author": {"type": ["string", "null"], "maxLength": 64},
+        "client_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 64},
+    },
+}
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _cursor_parameter(name: str, description: str, minimum: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": {"type": "integer", "minimum": minimum, "maximum": 2**63 - 1},
+    }
+
+
+OPENAPI_DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "chat",
+        "version": "1",
+        "description": "History and posting for the chat room. Live messages flow over the "
+        "WebSocket at /chatsocket (see docs/protocol.md).",
+    },
+    "paths": {
+        "/api/messages": {
+            "get": {
+                "summary": "A page of history, oldest first within the page",
+                "operationId": "listMessages",
+                "parameters": [
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "required": False,
+                        "description": "Page size; larger values are clamped to the maximum.",
+                        "schema": {"type": "integer", "minimum": 1},
+                    },
+                    _cursor_parameter("before", "Only messages with a smaller id", 1),
+                    _cursor_parameter("after", "Only messages with a larger id", 0),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "A page of messages",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Page"}}
+                        },
+                    },
+                    "400": _error_response("A bad query parameter"),
+                },
+            },
+            "post": {
+                "summary": "Post a message; it is stored, then broadcast",
+                "operationId": "createMessage",
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/NewMessage"}}
+                    },
+                },
+                "responses": {
+                    "201": {
+                        "description": "Stored and broadcast",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Message"}}
+                        },
+                    },
+                    "200": {
+                        "description": "Already stored under this client_id; nothing new stored",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Message"}}
+                        },
+                    },
+                    "400": _error_response("The message is invalid"),
+                    "413": _error_response("The request body is too large"),
+                    "415": _error_response("The body is not application/json"),
+                    "429": _error_response("Too many messages; see Retry-After"),
+                    "503": _error_response("The message was not stored; retry later"),
+                },
+            },
+        },
+        "/healthz": {
+            "get": {
+                "summary": "Liveness",
+                "operationId": "health",
+                "responses": {"200": {"description": "The process is alive"}},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "summary": "Readiness: the database and the broadcast backend answer",
+                "operationId": "ready",
+                "responses": {
+                    "200": {"description": "Ready"},
+                    "503": {"description": "Not ready"},
+                },
+            }
+        },
+    },
+    "components": {
+        "schemas": {
+            "Message": _MESSAGE,
+            "Page": _PAGE,
+            "NewMessage": _NEW_MESSAGE,
+            "Error": _ERROR,
+        }
+    },
+}

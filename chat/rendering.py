@@ -1,0 +1,87 @@
+"""HTML rendering: one autoescaping Jinja2 environment, the message fragment, and linkify."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jinja2
+from markupsafe import Markup, escape
+
+DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+# One pass, no nested quantifiers: the engine never backtracks more than the match it is
+# building, so rendering stays linear in the length of the body whatever it contains.
+_LINK_START = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>\"'`]+")
+_TRAILING_PUNCTUATION = ".,;:!?*"
+_CLOSERS = {")": "(", "]": "[", "}": "{"}
+
+
+def linkify(text: str) -> Markup:
+    """Escape `text` and turn http(s) URLs and bare www. hosts into links.
+
+    Only the schemes http and https are ever linked; everything else stays text.
+    """
+    parts: list[str] = []
+    position = 0
+    for match in _LINK_START.finditer(text):
+        url = _trim_url(match.group(0))
+        if not _has_host(url):
+            continue
+        start = match.start()
+        parts.append(str(escape(text[position:start])))
+        href = url if "://" in url else f"http://{url}"
+        parts.append(
+            f'<a href="{escape(href)}" rel="nofollow noopener noreferrer" '
+            f'target="_blank">{escape(url)}</a>'
+        )
+        position = start + len(url)
+    parts.append(str(escape(text[position:])))
+    return Markup("".join(parts))
+
+
+def _trim_url(url: str) -> str:
+    """Drop trailing punctuation and closing brackets that belong to the sentence, not the URL.
+
+    Bracket counts are taken once and updated as characters are dropped, so this stays linear.
+    """
+    balance = {closer: url.count(closer) - url.count(opener) for closer, opener in _CLOSERS.items()}
+    end = len(url)
+    while end > 0:
+        last = url[end - 1]
+        if last in _TRAILING_PUNCTUATION:
+            end -= 1
+        elif last in balance and balance[last] > 0:
+            balance[last] -= 1
+            end -= 1
+        else:
+            break
+    return url[:end]
+
+
+def _has_host(url: str) -> bool:
+    rest = url.split("://", 1)[1] if "://" in url else url[len("www.") :]
+    return bool(rest) and rest[0] not in "/?#.:"
+
+
+def create_environment(templates_dir: Path = DEFAULT_TEMPLATES_DIR) -> jinja2.Environment:
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["linkify"] = linkify
+    return environment
+
+
+class MessageRenderer:
+    """Renders the `templates/message.html` fragment that every client may insert as HTML."""
+
+    def __init__(self, environment: jinja2.Environment) -> None:
+        self._template = environment.get_template("message.html")
+
+    def render(self, *, message_id: int, body: str, author: str | None, created_at: str) -> Markup:
+        html = self._template.render(id=message_id, body=body, author=author, created_at=created_at)
+        return Markup(html.strip())

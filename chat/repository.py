@@ -1,0 +1,93 @@
+"""MessageRepository: the only code that queries the messages table.
+
+It receives its session and never commits: the caller owns the transaction.
+Pages are keyset queries on the primary key, never OFFSET.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chat.models import Message
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    body: str
+    author: str | None
+    client_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    messages: Sequence[Message]  # oldest first
+    has_older: bool
+    has_newer: bool
+
+
+class MessageRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add_all(self, new_messages: Iterable[NewMessage]) -> list[Message]:
+        """Insert rows and flush so they have ids; the caller commits or rolls back."""
+        rows = [
+            Message(
+                body=new.body, author=new.author, client_id=new.client_id, created_at=new.created_at
+            )
+            for new in new_messages
+        ]
+        self._session.add_all(rows)
+        await self._session.flush()
+        return rows
+
+    async def by_client_ids(self, client_ids: Iterable[str]) -> dict[str, Message]:
+        wanted = list(set(client_ids))
+        if not wanted:
+            return {}
+        result = await self._session.scalars(select(Message).where(Message.client_id.in_(wanted)))
+        return {row.client_id: row for row in result if row.client_id is not None}
+
+    async def newest(self, limit: int) -> Page:
+        rows = await self._fetch_descending(None, limit + 1)
+        has_older = len(rows) > limit
+        return Page(messages=rows[:limit][::-1], has_older=has_older, has_newer=False)
+
+    async def before(self, cursor: int, limit: int) -> Page:
+        rows = await self._fetch_descending(cursor, limit + 1)
+        has_older = len(rows) > limit
+        page = rows[:limit][::-1]
+        # Nothing on the page means nothing older than the cursor; newer rows exist iff the
+        # cursor itself or something after it does.
+        newest_seen = page[-1].id if page else cursor - 1
+        return Page(
+            messages=page, has_older=has_older, has_newer=await self._exists_after(newest_seen)
+        )
+
+    async def after(self, cursor: int, limit: int) -> Page:
+        statement = select(Message).where(Message.id > cursor).order_by(Message.id).limit(limit + 1)
+        rows = list(await self._session.scalars(statement))
+        has_newer = len(rows) > limit
+        page = rows[:limit]
+        oldest_seen = page[0].id if page else cursor + 1
+        return Page(
+            messages=page, has_older=await self._exists_before(oldest_seen), has_newer=has_newer
+        )
+
+    async def _fetch_descending(self, before: int | None, limit: int) -> list[Message]:
+        statement = select(Message).order_by(Message.id.desc()).limit(limit)
+        if before is not None:
+            statement = statement.where(Message.id < before)
+        return list(await self._session.scalars(statement))
+
+    async def _exists_after(self, message_id: int) -> bool:
+        return bool(await self._session.scalar(select(exists().where(Message.id > message_id))))
+
+    async def _exists_before(self, message_id: int) -> bool:
+        return bool(await self._session.scalar(select(exists().where(Message.id < message_id))))

@@ -1,0 +1,121 @@
+"""JSON API: paginated history, posting, the OpenAPI document, health and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+from sqlalchemy import text
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from chat.openapi import OPENAPI_DOCUMENT
+from chat.routes.responses import BodyTooLarge, error_response, read_bounded_body
+from chat.schemas import ClientError, Limits, parse_draft, parse_history_query
+from chat.services import HistoryPage
+from chat.state import app_state
+from chat.writer import StorageUnavailable
+
+logger = logging.getLogger(__name__)
+
+READINESS_TIMEOUT_SECONDS = 2.0
+
+
+async def list_messages(request: Request) -> Response:
+    state = app_state(request)
+    settings = state["settings"]
+    params: dict[str, list[str]] = {}
+    for name, value in request.query_params.multi_items():
+        params.setdefault(name, []).append(value)
+    try:
+        query = parse_history_query(
+            params,
+            default_limit=settings.history_page_default,
+            max_limit=settings.history_page_max,
+        )
+    except ClientError as error:
+        _log_client_error(request, error)
+        return error_response(error)
+    page = await state["service"].history(query)
+    return JSONResponse(_page_payload(page))
+
+
+async def create_message(request: Request) -> Response:
+    state = app_state(request)
+    settings = state["settings"]
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        error = ClientError("unsupported_media_type", "send the message as application/json")
+        return error_response(error, 415)
+    try:
+        raw = await read_bounded_body(request)
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            raise ClientError("invalid_json", "the request body is not valid JSON") from None
+        draft = parse_draft(
+            payload,
+            Limits(
+                max_message_chars=settings.max_message_chars,
+                max_author_chars=settings.max_author_chars,
+                max_frame_bytes=settings.max_frame_bytes,
+            ),
+        )
+    except BodyTooLarge as error:
+        return error_response(error, 413)
+    except ClientError as error:
+        _log_client_error(request, error)
+        return error_response(error)
+    try:
+        result = await state["service"].post(draft)
+    except StorageUnavailable as error:
+        unavailable = ClientError("storage_unavailable", f"the message was not stored: {error}")
+        response = error_response(unavailable, 503)
+        response.headers["Retry-After"] = "1"
+        return response
+    return JSONResponse(result.message.to_dict(), status_code=201 if result.created else 200)
+
+
+async def openapi_document(request: Request) -> Response:
+    return JSONResponse(OPENAPI_DOCUMENT)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    state = app_state(request)
+    checks = {"database": await _database_ready(request), "broadcast": state["backend"].ready}
+    ready = all(checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "unavailable", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+async def _database_ready(request: Request) -> bool:
+    engine = app_state(request)["engine"]
+    try:
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS), engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+    except Exception as error:  # any failure means "not ready"; the reason goes to the log
+        logger.warning("readiness check: database unavailable: %s", error)
+        return False
+    return True
+
+
+def _page_payload(page: HistoryPage) -> dict[str, object]:
+    return {
+        "messages": [message.to_dict() for message in page.messages],
+        "has_older": page.has_older,
+        "has_newer": page.has_newer,
+        "older_cursor": page.older_cursor,
+        "newer_cursor": page.newer_cursor,
+    }
+
+
+def _log_client_error(request: Request, error: ClientError) -> None:
+    client = request.client.host if request.client else "-"
+    logger.warning("client error from %s on %s: %s", client, request.url.path, error.code)

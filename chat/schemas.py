@@ -1,0 +1,218 @@
+"""Wire formats, without I/O: parse and validate what clients send, build what they receive."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chat.models import MAX_CLIENT_ID_CHARS
+
+# A cursor must fit the id column (a signed 64-bit integer on PostgreSQL).
+MAX_CURSOR = 2**63 - 1
+
+
+class ClientError(ValueError):
+    """A client mistake with a stable machine-readable code and a human-readable detail."""
+
+    def __init__(self, code: str, detail: str, *, client_id: str | None = None) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+        self.client_id = client_id
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_message_chars: int
+    max_author_chars: int
+    max_frame_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """A message a client asked to post, validated but not stored yet."""
+
+    body: str
+    author: str | None = None
+    client_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A committed message as every reader sees it, with its HTML rendered once."""
+
+    id: int
+    body: str
+    author: str | None
+    client_id: str | None
+    created_at: datetime
+    html: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "message",
+            "id": self.id,
+            "body": self.body,
+            "html": self.html,
+            "author": self.author,
+            "created_at": format_timestamp(self.created_at),
+            "client_id": self.client_id,
+        }
+
+    def to_frame(self) -> str:
+        return dumps(self.to_dict())
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    limit: int
+    before: int | None = None
+    after: int | None = None
+
+
+def format_timestamp(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def dumps(payload: Mapping[str, Any]) -> str:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+
+
+def error_payload(error: ClientError) -> dict[str, Any]:
+    return {
+        "type": "error",
+        "error": error.code,
+        "detail": error.detail,
+        "client_id": error.client_id,
+    }
+
+
+def error_frame(error: ClientError) -> str:
+    return dumps(error_payload(error))
+
+
+def parse_socket_frame(text: str, limits: Limits) -> Draft:
+    """Parse one text frame from `/chatsocket` into a draft, or raise ClientError."""
+    if len(text.encode("utf-8", "surrogatepass")) > limits.max_frame_bytes:
+        raise ClientError(
+            "frame_too_large", f"frames are limited to {limits.max_frame_bytes} bytes"
+        )
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        raise ClientError("invalid_json", "the frame is not valid JSON") from None
+    return parse_draft(payload, limits)
+
+
+def parse_draft(payload: object, limits: Limits) -> Draft:
+    """Validate a decoded JSON value as a message draft (socket frame or API body)."""
+    if not isinstance(payload, dict):
+        raise ClientError("invalid_frame", f"expected a JSON object, got {type(payload).__name__}")
+    client_id = _parse_client_id(payload.get("client_id"))
+    try:
+        body = _parse_body(payload, limits)
+        author = _parse_author(payload.get("author"), limits)
+    except ClientError as error:
+        error.client_id = client_id
+        raise
+    return Draft(body=body, author=author, client_id=client_id)
+
+
+def _parse_body(payload: Mapping[str, Any], limits: Limits) -> str:
+    if "body" not in payload:
+        raise ClientError("missing_body", "the message has no 'body' field")
+    body = payload["body"]
+    if not isinstance(body, str):
+        raise ClientError("invalid_body", f"'body' must be a string, got {type(body).__name__}")
+    if _has_forbidden_characters(body):
+        raise ClientError("invalid_body", "'body' contains NUL or unpaired surrogate characters")
+    if not body.strip():
+        raise ClientError("empty_body", "the message is empty")
+    if len(body) > limits.max_message_chars:
+        raise ClientError(
+            "body_too_long",
+            f"the message has {len(body)} characters; the limit is {limits.max_message_chars}",
+        )
+    return body
+
+
+def _parse_author(value: object, limits: Limits) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ClientError(
+            "invalid_author", f"'author' must be a string, got {type(value).__name__}"
+        )
+    author = " ".join(value.split())
+    if _has_forbidden_characters(author):
+        raise ClientError(
+            "invalid_author", "'author' contains NUL or unpaired surrogate characters"
+        )
+    if len(author) > limits.max_author_chars:
+        raise ClientError(
+            "invalid_author", f"'author' is limited to {limits.max_author_chars} characters"
+        )
+    return author or None
+
+
+def _parse_client_id(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ClientError(
+            "invalid_client_id", f"'client_id' must be a string, got {type(value).__name__}"
+        )
+    if not 1 <= len(value) <= MAX_CLIENT_ID_CHARS or _has_forbidden_characters(value):
+        raise ClientError(
+            "invalid_client_id",
+            f"'client_id' must have 1 to {MAX_CLIENT_ID_CHARS} characters, no NUL",
+        )
+    return value
+
+
+def _has_forbidden_characters(text: str) -> bool:
+    if "\x00" in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def parse_history_query(
+    params: Mapping[str, list[str]], *, default_limit: int, max_limit: int
+) -> HistoryQuery:
+    """Validate `GET /api/messages` query parameters (each name mapped to all its values)."""
+    unknown = sorted(set(params) - {"limit", "before", "after"})
+    if unknown:
+        raise ClientError("unknown_parameter", f"unknown query parameter {unknown[0]!r}")
+    limit = _single_integer(params, "limit", low=1)
+    before = _single_integer(params, "before", low=1)
+    after = _single_integer(params, "after", low=0)
+    if before is not None and after is not None:
+        raise ClientError("conflicting_cursors", "pass either 'before' or 'after', not both")
+    effective = default_limit if limit is None else min(limit, max_limit)
+    return HistoryQuery(limit=effective, before=before, after=after)
+
+
+def _single_integer(params: Mapping[str, list[str]], name: str, *, low: int) -> int | None:
+    values = params.get(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise ClientError("duplicate_parameter", f"{name!r} was given {len(values)} times")
+    raw = values[0]
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19:
+        raise ClientError(
+            "invalid_parameter", f"{name!r} must be a non-negative integer, got {raw[:40]!r}"
+        )
+    value = int(raw)
+    if value < low or value > MAX_CURSOR:
+        raise ClientError(
+            "invalid_parameter", f"{name!r} must be between {low} and {MAX_CURSOR}, got {value}"
+        )
+    return value

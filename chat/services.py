@@ -1,0 +1,99 @@
+"""ChatService: the one place where storage meets broadcast.
+
+Posting goes through the group-commit writer (commit first), then every stored message is
+rendered and serialized once and published to every node's hub. Reads go straight to the
+repository in short read-only sessions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chat.broadcast.base import BroadcastBackend
+from chat.models import Message
+from chat.rendering import MessageRenderer
+from chat.repository import MessageRepository
+from chat.schemas import Draft, HistoryQuery, StoredMessage, format_timestamp
+from chat.writer import MessageWriter
+
+
+@dataclass(frozen=True, slots=True)
+class PostResult:
+    message: StoredMessage
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    messages: list[StoredMessage]
+    has_older: bool
+    has_newer: bool
+    older_cursor: int | None
+    newer_cursor: int | None
+
+
+class ChatService:
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        backend: BroadcastBackend,
+        renderer: MessageRenderer,
+        max_batch: int = 256,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._backend = backend
+        self._renderer = renderer
+        self._writer = MessageWriter(sessionmaker, on_stored=self._publish, max_batch=max_batch)
+
+    def start(self) -> None:
+        self._writer.start()
+
+    async def stop(self) -> None:
+        await self._writer.stop()
+
+    async def post(self, draft: Draft) -> PostResult:
+        """Store a message (or find the one stored under its client_id) and broadcast it.
+
+        Raises StorageUnavailable when the message could not be stored.
+        """
+        result = await self._writer.submit(draft)
+        return PostResult(message=self.present(result.message), created=result.created)
+
+    async def history(self, query: HistoryQuery) -> HistoryPage:
+        async with self._sessionmaker() as session:
+            repository = MessageRepository(session)
+            if query.before is not None:
+                page = await repository.before(query.before, query.limit)
+            elif query.after is not None:
+                page = await repository.after(query.after, query.limit)
+            else:
+                page = await repository.newest(query.limit)
+        messages = [self.present(row) for row in page.messages]
+        return HistoryPage(
+            messages=messages,
+            has_older=page.has_older,
+            has_newer=page.has_newer,
+            older_cursor=messages[0].id if messages else query.before,
+            newer_cursor=messages[-1].id if messages else query.after,
+        )
+
+    def present(self, row: Message) -> StoredMessage:
+        created_at = format_timestamp(row.created_at)
+        html = self._renderer.render(
+            message_id=row.id, body=row.body, author=row.author, created_at=created_at
+        )
+        return StoredMessage(
+            id=row.id,
+            body=row.body,
+            author=row.author,
+            client_id=row.client_id,
+            created_at=row.created_at,
+            html=str(html),
+        )
+
+    async def _publish(self, rows: Sequence[Message]) -> None:
+        await self._backend.publish([self.present(row).to_frame() for row in rows])

@@ -1,0 +1,153 @@
+"""Configuration, read once from the environment into a frozen object that is passed down."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./chat.db"
+SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+class SettingsError(ValueError):
+    """A CHAT_* variable has a value the server cannot run with."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    broadcast_url: str = "memory://"
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Messages rendered into the page itself (the Tornado demo rendered its 200-message cache).
+    page_messages: int = 100
+    max_message_chars: int = 2000
+    max_author_chars: int = 64
+    # A frame above this many bytes gets an error frame and the connection stays open...
+    max_frame_bytes: int = 16 * 1024
+    # ...while one above this is refused by the WebSocket protocol itself (close 1009).
+    max_protocol_frame_bytes: int = 64 * 1024
+    send_queue_size: int = 256
+    history_page_max: int = 200
+    history_page_default: int = 50
+    allowed_origins: frozenset[str] = field(default_factory=frozenset)
+    sqlite_synchronous: str = "FULL"
+    sqlite_busy_timeout_ms: int = 5000
+    ws_ping_interval: float = 20.0
+    ws_ping_timeout: float = 20.0
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        reader = _Reader(env)
+        settings = cls(
+            database_url=reader.text("CHAT_DATABASE_URL", DEFAULT_DATABASE_URL),
+            broadcast_url=reader.text("CHAT_BROADCAST_URL", "memory://"),
+            host=reader.text("CHAT_HOST", "127.0.0.1"),
+            port=reader.integer("CHAT_PORT", 8080, low=0, high=65535),
+            page_messages=reader.integer("CHAT_PAGE_MESSAGES", 100, low=1, high=1000),
+            max_message_chars=reader.integer("CHAT_MAX_MESSAGE_CHARS", 2000, low=1),
+            max_author_chars=reader.integer("CHAT_MAX_AUTHOR_CHARS", 64, low=1, high=1000),
+            max_frame_bytes=reader.integer("CHAT_MAX_FRAME_BYTES", 16 * 1024, low=64),
+            max_protocol_frame_bytes=reader.integer(
+                "CHAT_MAX_PROTOCOL_FRAME_BYTES", 64 * 1024, low=64
+            ),
+            send_queue_size=reader.integer("CHAT_SEND_QUEUE_SIZE", 256, low=1),
+            history_page_max=reader.integer("CHAT_HISTORY_PAGE_MAX", 200, low=1, high=10_000),
+            history_page_default=reader.integer("CHAT_HISTORY_PAGE_DEFAULT", 50, low=1),
+            allowed_origins=reader.origins("CHAT_ALLOWED_ORIGINS"),
+            sqlite_synchronous=reader.choice("CHAT_SQLITE_SYNCHRONOUS", "FULL", SYNCHRONOUS_MODES),
+            sqlite_busy_timeout_ms=reader.integer("CHAT_SQLITE_BUSY_TIMEOUT_MS", 5000, low=0),
+            ws_ping_interval=reader.number("CHAT_WS_PING_INTERVAL", 20.0, low=0.1),
+            ws_ping_timeout=reader.number("CHAT_WS_PING_TIMEOUT", 20.0, low=0.1),
+            log_level=reader.choice(
+                "CHAT_LOG_LEVEL", "info", ("critical", "error", "warning", "info", "debug")
+            ),
+        )
+        settings.validate()
+        return settings
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        updated = replace(self, **changes)
+        updated.validate()
+        return updated
+
+    def validate(self) -> None:
+        if self.max_frame_bytes > self.max_protocol_frame_bytes:
+            raise SettingsError(
+                f"CHAT_MAX_FRAME_BYTES ({self.max_frame_bytes}) must not exceed "
+                f"CHAT_MAX_PROTOCOL_FRAME_BYTES ({self.max_protocol_frame_bytes})"
+            )
+        if self.history_page_default > self.history_page_max:
+            raise SettingsError(
+                f"CHAT_HISTORY_PAGE_DEFAULT ({self.history_page_default}) must not exceed "
+                f"CHAT_HISTORY_PAGE_MAX ({self.history_page_max})"
+            )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+class _Reader:
+    """Reads typed values from an environment mapping, naming the variable in every error."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def text(self, name: str, default: str) -> str:
+        value = self._env.get(name, "").strip()
+        return value or default
+
+    def integer(
+        self, name: str, default: int, *, low: int | None = None, high: int | None = None
+    ) -> int:
+        raw = self._env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+        self._check_range(name, value, low, high)
+        return value
+
+    def number(self, name: str, default: float, *, low: float | None = None) -> float:
+        raw = self._env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+        self._check_range(name, value, low, None)
+        return value
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        raw = self._env.get(name, "").strip()
+        if not raw:
+            return default
+        for choice in choices:
+            if raw.lower() == choice.lower():
+                return choice
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+
+    def origins(self, name: str) -> frozenset[str]:
+        raw = self._env.get(name, "")
+        origins = {item.strip().rstrip("/").lower() for item in raw.split(",") if item.strip()}
+        for origin in origins:
+            if "://" not in origin:
+                raise SettingsError(
+                    f"{name} entries must look like https://host[:port], got {origin!r}"
+                )
+        return frozenset(origins)
+
+    @staticmethod
+    def _check_range(name: str, value: float, low: float | None, high: float | None) -> None:
+        if low is not None and value < low:
+            raise SettingsError(f"{name} must be at least {low}, got {value!r}")
+        if high is not None and value > high:
+            raise SettingsError(f"{name} must be at most {high}, got {value!r}")

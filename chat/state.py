@@ -1,0 +1,28 @@
+"""The typed state the lifespan builds once and every request reads."""
+
+from __future__ import annotations
+
+from typing import TypedDict, cast
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import HTTPConnection
+from starlette.templating import Jinja2Templates
+
+from chat.broadcast.base import BroadcastBackend
+from chat.broadcast.hub import Hub
+from chat.services import ChatService
+from chat.settings import Settings
+
+
+class AppState(TypedDict):
+    settings: Settings
+    engine: AsyncEngine
+    backend: BroadcastBackend
+    hub: Hub
+    service: ChatService
+    templates: Jinja2Templates
+
+
+def app_state(connection: HTTPConnection) -> AppState:
+    # The ASGI server hands every request a shallow copy of what the lifespan yielded.
+    return cast(AppState, connection.scope["state"])

@@ -1,0 +1,206 @@
+"""Group commit: one task stores queued drafts, sharing a transaction among concurrent ones.
+
+Every message is committed before it is published, and messages are published in commit order,
+which on one process is id order. A burst of messages from many clients costs one transaction
+(one fsync) instead of one each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chat.db import WRITE_EXECUTION_OPTIONS
+from chat.models import Message
+from chat.repository import MessageRepository, NewMessage
+from chat.schemas import Draft
+
+logger = logging.getLogger(__name__)
+
+# How often a batch is retried when a concurrent writer (another process) stored one of its
+# client_ids between our look-up and our insert.
+_CONFLICT_RETRIES = 3
+
+
+class StorageUnavailable(Exception):
+    """The message was not stored: the database could not be written."""
+
+
+class WriterClosed(StorageUnavailable):
+    """The server is shutting down and takes no more messages."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    draft: Draft
+    created_at: datetime
+    future: asyncio.Future[tuple[Message, bool]] = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    message: Message
+    created: bool  # False: the client_id was already used; `message` is the earlier one
+
+
+StoredCallback = Callable[[Sequence[Message]], Awaitable[None]]
+
+
+class MessageWriter:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        on_stored: StoredCallback,
+        max_batch: int = 256,
+        queue_size: int = 4096,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._on_stored = on_stored
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue(maxsize=queue_size)
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="message-writer")
+
+    async def stop(self, drain_seconds: float = 10.0) -> None:
+        """Store what is queued, then stop. Later submissions fail with WriterClosed."""
+        self._closing = True
+        if self._task is None:
+            return
+        await self._queue.put(None)
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), drain_seconds)
+        except TimeoutError:
+            logger.error("message writer did not drain within %.1fs; cancelling", drain_seconds)
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = None
+
+    async def submit(self, draft: Draft) -> WriteResult:
+        if self._closing:
+            raise WriterClosed("the server is shutting down")
+        future: asyncio.Future[tuple[Message, bool]] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(draft, datetime.now(UTC), future))
+        message, created = await future
+        return WriteResult(message=message, created=created)
+
+    async def _run(self) -> None:
+        while True:
+            first = await self._queue.get()
+            batch = [first] if first is not None else []
+            stopping = first is None
+            while not stopping and len(batch) < self._max_batch and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is None:
+                    stopping = True
+                else:
+                    batch.append(item)
+            if batch:
+                await self._process(batch)
+            if stopping:
+                self._fail_remaining()
+                return
+
+    def _fail_remaining(self) -> None:
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not None and not item.future.done():
+                item.future.set_exception(WriterClosed("the server is shutting down"))
+
+    async def _process(self, batch: list[_Pending]) -> None:
+        try:
+            results = await self._store_with_retries(batch)
+        except (SQLAlchemyError, OSError) as error:
+            logger.warning("could not store %d message(s): %s", len(batch), error)
+            for pending in batch:
+                if not pending.future.done():
+                    pending.future.set_exception(
+                        StorageUnavailable("the database could not be written")
+                    )
+            return
+        created = [message for message, is_new in results if is_new]
+        if created:
+            try:
+                await self._on_stored(created)
+            except Exception:
+                # Stored but not fanned out: readers still get them through catch-up.
+                logger.exception("publishing %d stored message(s) failed", len(created))
+        for pending, result in zip(batch, results, strict=True):
+            if not pending.future.done():
+                pending.future.set_result(result)
+
+    async def _store_with_retries(self, batch: list[_Pending]) -> list[tuple[Message, bool]]:
+        for attempt in range(1, _CONFLICT_RETRIES + 1):
+            try:
+                return await self._store(batch)
+            except IntegrityError:
+                if attempt == _CONFLICT_RETRIES:
+                    raise
+                logger.info("client_id conflict with a concurrent writer; retrying batch")
+        raise AssertionError("unreachable")
+
+    async def _store(self, batch: list[_Pending]) -> list[tuple[Message, bool]]:
+        async with self._sessionmaker() as session, session.begin():
+            # Options must be in place before the first statement, which is what BEGINs.
+            await session.connection(execution_options=WRITE_EXECUTION_OPTIONS)
+            repository = MessageRepository(session)
+            existing = await repository.by_client_ids(
+                p.draft.client_id for p in batch if p.draft.client_id
+            )
+            plan = _plan_inserts(batch, existing)
+            rows = await repository.add_all(_new_message(p) for p in plan.inserted)
+        return plan.resolve(rows)
+
+
+@dataclass(slots=True)
+class _InsertPlan:
+    """For each queued draft: an earlier stored message, or a row this batch inserts."""
+
+    # Per draft: (a stored Message, False) or (index into the inserted rows, is the first use).
+    outcome: list[tuple[Message | int, bool]]
+    inserted: list[_Pending]
+
+    def resolve(self, rows: list[Message]) -> list[tuple[Message, bool]]:
+        return [
+            (target, False) if isinstance(target, Message) else (rows[target], first)
+            for target, first in self.outcome
+        ]
+
+
+def _plan_inserts(batch: list[_Pending], existing: dict[str, Message]) -> _InsertPlan:
+    plan = _InsertPlan(outcome=[], inserted=[])
+    first_use: dict[str, int] = {}  # client_id -> row index, for repeats inside one batch
+    for pending in batch:
+        client_id = pending.draft.client_id
+        if client_id is not None and client_id in existing:
+            plan.outcome.append((existing[client_id], False))
+        elif client_id is not None and client_id in first_use:
+            plan.outcome.append((first_use[client_id], False))
+        else:
+            index = len(plan.inserted)
+            if client_id is not None:
+                first_use[client_id] = index
+            plan.inserted.append(pending)
+            plan.outcome.append((index, True))
+    return plan
+
+
+def _new_message(pending: _Pending) -> NewMessage:
+    draft = pending.draft
+    return NewMessage(
+        body=draft.body,
+        author=draft.author,
+        client_id=draft.client_id,
+        created_at=pending.created_at,
+    )
