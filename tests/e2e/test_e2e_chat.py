@@ -179,6 +179,7 @@ def test_load_older_reveals_history_in_order(chat_server: ChatServer, page: Page
             break
         before = shown_ids(page)
         anchor = page.locator(f"#m{before[0]}")
+        older.scroll_into_view_if_needed()  # as the reader would, and as click() does anyway
         top_before = anchor.evaluate("el => el.getBoundingClientRect().top")
         older.click()
         expect(page.locator("#inbox .message")).not_to_have_count(len(before), timeout=WAIT_MS)

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.e2e
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot.png"
 
 CONVERSATION = [
-    ("ada", "Morning! Is the release still planned for Friday?"),
+    ("ada", "Hi all! Is the release still planned for Friday?"),
     ("grace", "Yes, if the migration test passes on the staging copy tonight."),
     (None, "me: I'll run it after dinner and post the numbers here."),
     ("linus", "The changelog draft is at https://example.org/chat/releases/0.1 — comments welcome"),
