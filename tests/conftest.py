@@ -1,0 +1,60 @@
+"""Fixtures shared by every tier: migrated temporary SQLite files and live servers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from chat.settings import Settings
+from tests.support.database import sqlite_url, upgrade
+from tests.support.live import LiveServer
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Playwright's sync API leaves an event loop running in the main thread; any anyio test
+    # collected after a browser test would fail. Browser tests therefore run last.
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """A fresh SQLite file, migrated to head by Alembic."""
+    url = sqlite_url(tmp_path / "chat.db")
+    upgrade(url)
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url)
+
+
+ServerFactory = Callable[..., LiveServer]
+
+
+@pytest.fixture
+def make_server(settings: Settings) -> Iterator[ServerFactory]:
+    """Start live servers on the test database; keyword arguments override settings."""
+    started: list[LiveServer] = []
+
+    def factory(**overrides: Any) -> LiveServer:
+        server = LiveServer(settings.with_overrides(**overrides)).start()
+        started.append(server)
+        return server
+
+    yield factory
+    for server in reversed(started):
+        server.stop()
+
+
+@pytest.fixture
+def server(make_server: ServerFactory) -> LiveServer:
+    return make_server()

@@ -1,0 +1,82 @@
+"""A real uvicorn server on a real loopback socket, run in a thread of the test process."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from types import TracebackType
+
+import uvicorn
+
+from chat.app import create_app
+from chat.settings import Settings
+
+START_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 15.0
+
+
+class LiveServer:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}/chatsocket"
+        self.origin = self.url
+        config = uvicorn.Config(
+            create_app(settings),
+            log_config=None,
+            log_level="warning",
+            ws_max_size=settings.max_protocol_frame_bytes,
+            ws_ping_interval=settings.ws_ping_interval,
+            ws_ping_timeout=settings.ws_ping_timeout,
+            timeout_graceful_shutdown=5,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._run, name=f"uvicorn:{self.port}", daemon=True)
+        self.error: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            self._server.run(sockets=[self._socket])
+        except BaseException as error:  # surfaced by start()/stop() in the test thread
+            self.error = error
+
+    def start(self) -> LiveServer:
+        self._thread.start()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self._server.started:
+            if self.error is not None or not self._thread.is_alive():
+                raise RuntimeError(f"uvicorn did not start: {self.error!r}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"uvicorn did not start within {START_TIMEOUT_S}s")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(STOP_TIMEOUT_S)
+        self._socket.close()
+        if self._thread.is_alive():
+            raise TimeoutError(f"uvicorn did not stop within {STOP_TIMEOUT_S}s")
+
+    @property
+    def app_state(self) -> dict[str, object]:
+        """The lifespan state, for tests that inspect the hub (read-only use)."""
+        lifespan = getattr(self._server, "lifespan", None)
+        state = lifespan.state if lifespan is not None else {}
+        return dict(state)
+
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,38 @@
+"""Hostile message bodies: each must come back as the same visible text with no injected markup."""
+
+from __future__ import annotations
+
+XSS_PAYLOADS: list[str] = [
+    "<script>alert(1)</script>",
+    "<SCRIPT SRC=http://evil.example/x.js></SCRIPT>",
+    "<img src=x onerror=alert(1)>",
+    "<svg/onload=alert(1)>",
+    "<iframe src=javascript:alert(1)></iframe>",
+    '"><script>alert(1)</script>',
+    "'><img src=x onerror=alert(1)>",
+    'http://x.com/"onmouseover="alert(1)',
+    "http://x.com/'onmouseover='alert(1)",
+    'https://x.com/?q="><script>alert(1)</script>',
+    "http://x.com/<script>alert(1)</script>",
+    "http://x.com/`onmouseover=alert(1)`",
+    "javascript:alert(1)",
+    "jaVasCript:alert(document.cookie)",
+    " javascript:alert(1) http://ok.example/",
+    "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+    "vbscript:msgbox(1)",
+    "&lt;script&gt;alert(1)&lt;/script&gt;",
+    "&#60;script&#62;alert(1)&#60;/script&#62;",
+    "<!-- comment --><b>bold</b>",
+    '<a href="javascript:alert(1)">click</a>',
+    "<a href='http://x.com' onclick='alert(1)'>x</a>",
+    "\"'\"'<>'\"",
+    'www.x.com/"><svg onload=alert(1)>',
+    "https://ex\u0430mple.com/ \uff1cscript\uff1ealert(1)\uff1c/script\uff1e",
+    "http://x.com/\u202eevil",
+    "<style>body{display:none}</style>",
+    "<math><mtext><table><mglyph><style><img src=x onerror=alert(1)>",
+    "{{ 7*7 }} {% raw %} ${7*7}",
+    "http://x.com/?a=1&b=2&amp;c=<3",
+    "www.javascript:alert(1)",
+    'https://x.com/(foo)"onmouseover=alert(1)//',
+]

@@ -1,0 +1,63 @@
+"""Dependencies point one way: routes -> services -> repository/hub -> models.
+
+Nothing in the package imports `chat.routes` or `chat.app` except `chat.app` and `__main__`.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[2] / "chat"
+
+# module -> prefixes it must never import
+FORBIDDEN = {
+    "chat.models": ("chat.",),
+    "chat.settings": ("chat.",),
+    "chat.schemas": ("chat.repository", "chat.services", "chat.routes", "chat.app", "chat.db"),
+    "chat.rendering": ("chat.",),
+    "chat.repository": ("chat.services", "chat.routes", "chat.app", "chat.broadcast"),
+    "chat.broadcast": ("chat.services", "chat.routes", "chat.app", "chat.repository"),
+    "chat.writer": ("chat.services", "chat.routes", "chat.app", "chat.broadcast"),
+    "chat.services": ("chat.routes", "chat.app"),
+}
+ONLY_ENTRY_POINTS_IMPORT = ("chat.routes", "chat.app")
+
+
+def module_name(path: Path) -> str:
+    relative = path.relative_to(PACKAGE.parent).with_suffix("")
+    parts = list(relative.parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return {name for name in found if name == "chat" or name.startswith("chat.")}
+
+
+MODULES = {module_name(path): imports_of(path) for path in sorted(PACKAGE.rglob("*.py"))}
+
+
+def test_the_package_was_found() -> None:
+    assert {"chat.app", "chat.services", "chat.repository", "chat.models"} <= set(MODULES)
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_imports_point_one_way(module: str) -> None:
+    imported = MODULES[module]
+    for owner, prefixes in FORBIDDEN.items():
+        if module == owner or module.startswith(owner + "."):
+            bad = sorted(name for name in imported if name.startswith(prefixes))
+            assert not bad, f"{module} must not import {bad}"
+    if not module.startswith(ONLY_ENTRY_POINTS_IMPORT) and module != "chat.__main__":
+        bad = sorted(name for name in imported if name.startswith(ONLY_ENTRY_POINTS_IMPORT))
+        assert not bad, f"{module} must not import {bad}"
