@@ -1,0 +1,160 @@
+"""chat.js against frames the real server rarely sends on demand.
+
+The page and the history API are real; the WebSocket is answered by Playwright's routing, so a
+test can send Tornado-era frames, out-of-order ids, error frames and rate limits at will.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, WebSocketRoute, expect
+
+from .pages import OWN, WAIT_MS, assert_ids_unique_and_ordered, message_with_text, open_chat, send
+from .server import ChatServer
+
+pytestmark = pytest.mark.e2e
+
+OUTBOX_KEY = "chat.outbox"  # chat.js's localStorage key for unsent messages
+
+
+class FakeSocket:
+    """Answers /chatsocket for one page; records what the page sent."""
+
+    def __init__(self, page: Page) -> None:
+        self.routes: list[WebSocketRoute] = []
+        self.received: list[dict[str, Any]] = []
+        self.on_frame: Any = None
+        page.route_web_socket("**/chatsocket", self._accept)
+
+    def _accept(self, route: WebSocketRoute) -> None:
+        self.routes.append(route)
+        route.on_message(self._on_message)
+
+    def _on_message(self, message: str | bytes) -> None:
+        frame = json.loads(message)
+        self.received.append(frame)
+        if self.on_frame is not None:
+            self.on_frame(frame)
+
+    def send(self, frame: dict[str, Any]) -> None:
+        self.routes[-1].send(json.dumps(frame))
+
+
+def fragment(message_id: int, body: str, author: str = "tornado") -> str:
+    return (
+        f'<div class="message" id="m{message_id}" data-id="{message_id}">'
+        f'<div class="meta"><span class="author">{author}</span></div>'
+        f'<div class="body">{body}</div></div>'
+    )
+
+
+@pytest.fixture
+def fake(chat_server: ChatServer, page: Page) -> FakeSocket:
+    socket = FakeSocket(page)
+    open_chat(page, chat_server, name="nina")
+    return socket
+
+
+def test_tornado_frames_and_out_of_order_ids(fake: FakeSocket, page: Page) -> None:
+    # The Tornado demo's frame: no type, an id and an html fragment.
+    fake.send({"id": 30, "body": "thirty", "html": fragment(30, "thirty")})
+    fake.send({"type": "message", "id": 10, "body": "ten", "html": fragment(10, "ten")})
+    fake.send({"type": "message", "id": 20, "body": "twenty", "html": fragment(20, "twenty")})
+    fake.send({"type": "message", "id": 20, "body": "twenty", "html": fragment(20, "twenty")})
+    expect(page.locator("#inbox .message")).to_have_count(3, timeout=WAIT_MS)
+    assert assert_ids_unique_and_ordered(page) == [10, 20, 30]
+
+
+def test_message_without_html_is_shown_as_text(fake: FakeSocket, page: Page) -> None:
+    fake.send({"type": "message", "id": 7, "body": "<img src=x onerror=alert(1)>", "author": "eve"})
+    shown = page.locator("#m7")
+    expect(shown.locator(".body")).to_have_text("<img src=x onerror=alert(1)>", timeout=WAIT_MS)
+    expect(shown.locator("img")).to_have_count(0)
+
+
+def test_error_frame_without_client_id_is_a_notice(fake: FakeSocket, page: Page) -> None:
+    fake.send({"type": "error", "error": "invalid_json", "detail": "that was not JSON"})
+    expect(page.locator("#notice")).to_have_text("that was not JSON", timeout=WAIT_MS)
+    expect(page.locator("#notice")).to_be_hidden(timeout=WAIT_MS)
+
+
+def test_rate_limited_message_stays_pending_and_is_retried(fake: FakeSocket, page: Page) -> None:
+    answers = iter(["rate_limited", "stored"])
+
+    def answer(frame: dict[str, Any]) -> None:
+        if next(answers, None) == "rate_limited":
+            fake.send(
+                {
+                    "type": "error",
+                    "error": "rate_limited",
+                    "detail": "slow down",
+                    "retry_after": 1,
+                    "client_id": frame["client_id"],
+                }
+            )
+        else:
+            fake.send(
+                {
+                    "type": "message",
+                    "id": 1,
+                    "body": frame["body"],
+                    "author": frame["author"],
+                    "client_id": frame["client_id"],
+                    "html": fragment(1, frame["body"], frame["author"]),
+                }
+            )
+
+    fake.on_frame = answer
+    send(page, "patience")
+    pending = page.locator("#outbox .pending-message", has_text="patience")
+    expect(pending).to_have_count(1)
+    expect(message_with_text(page, "patience")).to_have_count(1, timeout=WAIT_MS)
+    expect(pending).to_have_count(0)
+    expect(message_with_text(page, "patience")).to_have_class(OWN)
+    assert len(fake.received) == 2
+    assert fake.received[0] == fake.received[1]
+    assert set(fake.received[0]) == {"body", "author", "client_id"}
+    assert fake.received[0]["author"] == "nina"
+    assert page.evaluate(f"localStorage.getItem({OUTBOX_KEY!r})") == "[]"
+
+
+def test_rejected_message_shows_the_error_and_leaves_the_outbox(
+    fake: FakeSocket, page: Page
+) -> None:
+    def reject(frame: dict[str, Any]) -> None:
+        fake.send(
+            {
+                "type": "error",
+                "error": "invalid_author",
+                "detail": "that name is not allowed",
+                "client_id": frame["client_id"],
+            }
+        )
+
+    fake.on_frame = reject
+    send(page, "will be refused")
+    failed = page.locator("#outbox .pending-message.failed", has_text="will be refused")
+    expect(failed).to_contain_text("that name is not allowed", timeout=WAIT_MS)
+    assert page.evaluate(f"localStorage.getItem({OUTBOX_KEY!r})") == "[]"
+    failed.get_by_role("button", name="Edit").click()
+    expect(failed).to_have_count(0)
+    expect(page.locator("#message")).to_have_value("will be refused")
+    assert len(fake.received) == 1
+
+
+def test_too_long_message_is_not_sent(fake: FakeSocket, page: Page) -> None:
+    limit = int(page.locator("#message").get_attribute("data-max-chars") or "0")
+    page.fill("#message", "z" * (limit + 1))
+    expect(page.locator("#counter")).to_have_class(re.compile(r"\bover\b"))
+    page.press("#message", "Enter")
+    expect(page.locator("#notice")).to_contain_text("too long")
+    expect(page.locator("#outbox > *")).to_have_count(0)
+    page.fill("#message", "line one")
+    page.press("#message", "Shift+Enter")
+    page.locator("#message").press_sequentially("line two")
+    expect(page.locator("#message")).to_have_value("line one\nline two")
+    assert fake.received == []
