@@ -1,0 +1,1 @@
+"""The benchmark harness for `chat`: ``python -m bench --help``."""

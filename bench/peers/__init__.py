@@ -1,0 +1,1 @@
+"""Servers that `chat` is measured against: benchmark code, not product code."""

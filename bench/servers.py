@@ -1,0 +1,183 @@
+"""Servers under test as real processes on loopback: start, wait until ready, stop."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 5.0
+SERVER_NAMES = ("chat", "tornado", "naive", "ceiling")
+PEER_MODULES = {
+    "tornado": "bench.peers.tornado_demo",
+    "naive": "bench.peers.naive_starlette",
+    "ceiling": "bench.peers.websockets_ceiling",
+}
+LOG_LEVEL = "warning"
+
+
+class ServerError(RuntimeError):
+    """A server under test did not start or died."""
+
+
+@dataclass
+class Server:
+    """One running server process and the files that belong to it."""
+
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    workdir: Path
+    log_path: Path
+    db_path: Path | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{HOST}:{self.port}/chatsocket"
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def check_alive(self) -> None:
+        if self.process.poll() is not None:
+            raise ServerError(
+                f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}"
+            )
+
+    def stop(self) -> None:
+        """SIGTERM the process group, then SIGKILL it if it has not gone within a few seconds."""
+        if self.process.poll() is None:
+            _signal_group(self.process, signal.SIGTERM)
+            try:
+                self.process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.process, signal.SIGKILL)
+                self.process.wait(STOP_TIMEOUT)
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def chat_env(db_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["CHAT_DATABASE_URL"] = f"sqlite+aiosqlite:///{db_path}"
+    env["CHAT_LOG_LEVEL"] = LOG_LEVEL
+    return env
+
+
+def migrate(db_path: Path) -> None:
+    """Create the chat schema in ``db_path`` with Alembic, as an operator would."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=REPO_ROOT,
+        env=chat_env(db_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise ServerError(f"alembic upgrade head failed:\n{completed.stderr[-3000:]}")
+
+
+def chat_available() -> bool:
+    completed = subprocess.run(
+        [sys.executable, "-m", "chat", "--help"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    return completed.returncode == 0
+
+
+def start_server(name: str, *, scratch: Path, db_path: Path | None = None) -> Server:
+    """Start ``name`` on a free port; for chat, migrate a fresh database unless one is given."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=scratch))
+    port = free_port()
+    env = dict(os.environ)
+    if name == "chat":
+        if db_path is None:
+            db_path = workdir / "chat.db"
+            migrate(db_path)
+        env = chat_env(db_path)
+        command = [sys.executable, "-m", "chat", "--host", HOST, "--port", str(port)]
+    elif name in PEER_MODULES:
+        module = PEER_MODULES[name]
+        command = [sys.executable, "-m", module, "--host", HOST, "--port", str(port)]
+        command += ["--log-level", LOG_LEVEL]
+    else:
+        raise ServerError(f"unknown server {name!r}; choose from {', '.join(SERVER_NAMES)}")
+    log_path = workdir / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Server(name, port, process, workdir, log_path, db_path)
+    try:
+        wait_ready(server)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def wait_ready(server: Server) -> None:
+    """Poll until the server answers: ``GET /healthz`` 200 for chat, a TCP accept for peers."""
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        server.check_alive()
+        if _answers(server):
+            return
+        time.sleep(0.05)
+    raise ServerError(f"{server.name} not ready after {READY_TIMEOUT} s:\n{server.log_tail()}")
+
+
+def _answers(server: Server) -> bool:
+    if server.name == "chat":
+        url = f"http://{HOST}:{server.port}/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
+    try:
+        with socket.create_connection((HOST, server.port), timeout=1):
+            return True
+    except OSError:
+        return False
