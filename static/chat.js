@@ -146,11 +146,11 @@
     el.classList.toggle("own", isOwn(el, clientId));
   }
 
-  const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+  const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
   const dateTimeFormat = new Intl.DateTimeFormat(undefined, {
     month: "short",
     day: "numeric",
-    hour: "2-digit",
+    hour: "numeric",
     minute: "2-digit",
   });
   const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
@@ -182,7 +182,7 @@
     meta.className = "meta";
     const author = meta.appendChild(doc.createElement("span"));
     author.className = "author";
-    author.textContent = message.author || "Anonymous";
+    author.textContent = message.author || "anonymous";
     const body = el.appendChild(doc.createElement("div"));
     body.className = "body";
     body.textContent = String(message.body ?? "");
@@ -246,7 +246,7 @@
     meta.className = "meta";
     const author = meta.appendChild(doc.createElement("span"));
     author.className = "author";
-    author.textContent = item.author || "Anonymous";
+    author.textContent = item.author || "anonymous";
     const state = meta.appendChild(doc.createElement("span"));
     state.className = "pending-state";
     state.textContent = "sending…";

@@ -46,6 +46,7 @@ def test_form_posts_and_redirects_back(chat_server: ChatServer, no_js_page: Page
 
     post_form(page, author="kim", body="and a second one")
     expect(page.locator("#inbox .message")).to_have_count(2)
+    expect(message_with_text(page, "and a second one")).to_be_in_viewport()
     stored = chat_server.all_messages()
     assert [(m["author"], m["body"]) for m in stored] == [
         ("kim", "posted <b>without</b> JavaScript"),
