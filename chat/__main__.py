@@ -11,6 +11,7 @@ import uvicorn
 
 from chat.app import create_app
 from chat.settings import Settings, SettingsError
+from chat.transport import ChatWebSocketProtocol
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -73,6 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ws_max_size=settings.max_protocol_frame_bytes,
         ws_ping_interval=settings.ws_ping_interval,
         ws_ping_timeout=settings.ws_ping_timeout,
+        ws=ChatWebSocketProtocol,
         ws_per_message_deflate=True,
         proxy_headers=args.proxy_headers,
         forwarded_allow_ips=args.forwarded_allow_ips,

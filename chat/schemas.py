@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from chat.models import MAX_CLIENT_ID_CHARS
+from chat.settings import Settings
 
 # A cursor must fit the id column (a signed 64-bit integer on PostgreSQL).
 MAX_CURSOR = 2**63 - 1
@@ -29,6 +30,16 @@ class Limits:
     max_message_chars: int
     max_author_chars: int
     max_frame_bytes: int
+    max_protocol_frame_bytes: int = 64 * 1024
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            max_message_chars=settings.max_message_chars,
+            max_author_chars=settings.max_author_chars,
+            max_frame_bytes=settings.max_frame_bytes,
+            max_protocol_frame_bytes=settings.max_protocol_frame_bytes,
+        )
 
 
 @dataclass(frozen=True, slots=True)

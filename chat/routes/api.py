@@ -56,11 +56,7 @@ async def create_message(request: Request) -> Response:
             raise ClientError("invalid_json", "the request body is not valid JSON") from None
         draft = parse_draft(
             payload,
-            Limits(
-                max_message_chars=settings.max_message_chars,
-                max_author_chars=settings.max_author_chars,
-                max_frame_bytes=settings.max_frame_bytes,
-            ),
+            Limits.from_settings(settings),
         )
     except BodyTooLarge as error:
         return error_response(error, 413)

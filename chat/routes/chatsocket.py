@@ -23,6 +23,7 @@ from chat.writer import StorageUnavailable
 logger = logging.getLogger(__name__)
 
 CLOSE_POLICY_VIOLATION = 1008
+CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_SLOW_CONSUMER = 4008
 # How long a close frame may take to leave; a client that reads nothing cannot stall us longer.
 CLOSE_TIMEOUT_SECONDS = 1.0
@@ -44,11 +45,7 @@ async def chat_socket(websocket: WebSocket) -> None:
     await websocket.accept()
     hub = state["hub"]
     subscriber = hub.subscribe()
-    limits = Limits(
-        max_message_chars=settings.max_message_chars,
-        max_author_chars=settings.max_author_chars,
-        max_frame_bytes=settings.max_frame_bytes,
-    )
+    limits = Limits.from_settings(settings)
     try:
         await _serve(websocket, subscriber, state["service"], limits)
     finally:
@@ -78,11 +75,17 @@ async def _serve(
 async def _receive_loop(
     websocket: WebSocket, subscriber: Subscriber, service: ChatService, limits: Limits
 ) -> None:
+    max_protocol_chars = limits.max_protocol_frame_bytes
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
         text = message.get("text")
+        if text is not None and len(text) > max_protocol_chars:
+            # Normally the protocol layer already refused it (ws_max_size); this backstop holds
+            # when the server runs under a plain `uvicorn` with a larger limit.
+            await _close(websocket, CLOSE_MESSAGE_TOO_BIG, "frame too large")
+            return
         try:
             if text is None:
                 raise ClientError("binary_frame", "send messages as JSON text frames")

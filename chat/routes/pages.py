@@ -45,11 +45,7 @@ async def post_message_form(request: Request) -> Response:
     try:
         draft = parse_draft(
             {"body": form.get("body", ""), "author": form.get("author")},
-            Limits(
-                max_message_chars=settings.max_message_chars,
-                max_author_chars=settings.max_author_chars,
-                max_frame_bytes=settings.max_frame_bytes,
-            ),
+            Limits.from_settings(settings),
         )
         await state["service"].post(draft)
     except ClientError as error:

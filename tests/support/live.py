@@ -11,6 +11,7 @@ import uvicorn
 
 from chat.app import create_app
 from chat.settings import Settings
+from chat.transport import ChatWebSocketProtocol
 
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 15.0
@@ -19,7 +20,9 @@ STOP_TIMEOUT_S = 15.0
 class LiveServer:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # proto must be IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only then, and
+        # without it every response waits out the client's 40 ms delayed ACK.
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", 0))
         self.port: int = self._socket.getsockname()[1]
@@ -30,6 +33,7 @@ class LiveServer:
             create_app(settings),
             log_config=None,
             log_level="warning",
+            ws=ChatWebSocketProtocol,
             ws_max_size=settings.max_protocol_frame_bytes,
             ws_ping_interval=settings.ws_ping_interval,
             ws_ping_timeout=settings.ws_ping_timeout,

@@ -17,6 +17,7 @@ FORBIDDEN = {
     "chat.models": ("chat.",),
     "chat.settings": ("chat.",),
     "chat.schemas": ("chat.repository", "chat.services", "chat.routes", "chat.app", "chat.db"),
+    "chat.transport": ("chat.",),
     "chat.rendering": ("chat.",),
     "chat.repository": ("chat.services", "chat.routes", "chat.app", "chat.broadcast"),
     "chat.broadcast": ("chat.services", "chat.routes", "chat.app", "chat.repository"),
