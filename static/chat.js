@@ -29,6 +29,7 @@
   const OFFLINE_AFTER_FAILURES = 3; // show "offline" instead of "reconnecting…" after this many
   const RETRY_DEFAULT_S = 3; // retry delay for storage_unavailable and rate_limited without hint
   const NEAR_BOTTOM_PX = 120;
+  const FETCH_TIMEOUT_MS = 15000;
   const OWN_IDS_KEEP = 300;
   const KEYS = { outbox: "chat.outbox", author: "chat.author", own: "chat.ownClientIds" };
   const RETRYABLE = new Set(["rate_limited", "storage_unavailable"]);
@@ -402,6 +403,19 @@
     reconnectTimer = setTimeout(connect, delay);
   }
 
+  function abandonSocket() {
+    const ws = socket;
+    if (ws !== null) {
+      socket = null; // its close event, whenever it comes, is ignored
+      ready = false;
+      clearTimeout(stableTimer);
+      ws.close();
+    }
+    clearTimeout(reconnectTimer);
+    reconnectTimer = null;
+    scheduleReconnect();
+  }
+
   function reconnectNow() {
     if (socket === null) {
       clearTimeout(reconnectTimer);
@@ -435,6 +449,7 @@
     }
     if (RETRYABLE.has(frame.error)) {
       const seconds = Number(frame.retry_after) > 0 ? Number(frame.retry_after) : RETRY_DEFAULT_S;
+      setPendingState(clientId, `${detail}; retrying…`);
       clearTimeout(retryTimers.get(clientId));
       retryTimers.set(
         clientId,
@@ -450,8 +465,14 @@
     failPending(clientId, detail);
   }
 
+  function setPendingState(clientId, text) {
+    const state = pendingElement(clientId)?.querySelector(".pending-state");
+    if (state) state.textContent = text;
+  }
+
   function send(item) {
     if (!ready || socket === null || socket.readyState !== WebSocket.OPEN) return false;
+    setPendingState(item.client_id, "sending…");
     socket.send(JSON.stringify({ body: item.body, author: item.author, client_id: item.client_id }));
     return true;
   }
@@ -471,6 +492,8 @@
     const response = await fetch(`${API_MESSAGES}?${query}`, {
       headers: { Accept: "application/json" },
       cache: "no-store",
+      // A server that accepts the connection and never answers must not stall the catch-up.
+      signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
     });
     if (!response.ok) throw new Error(`GET ${API_MESSAGES} answered ${response.status}`);
     const page = await response.json();
@@ -574,9 +597,8 @@
   olderButton.addEventListener("click", loadOlder);
 
   window.addEventListener("online", reconnectNow);
-  window.addEventListener("offline", () => {
-    if (socket === null) setStatus("offline", "offline");
-  });
+  // The browser knows the network is gone: the open socket is dead even if it has not noticed.
+  window.addEventListener("offline", abandonSocket);
   doc.addEventListener("visibilitychange", () => {
     if (doc.visibilityState === "visible") reconnectNow();
   });

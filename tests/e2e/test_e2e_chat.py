@@ -80,9 +80,7 @@ def test_reload_shows_history_with_and_without_javascript(
     expect(no_js.locator("#load-older")).to_be_hidden()
 
 
-def test_page_recovers_after_server_restart(
-    chat_server: ChatServer, browser: Browser, page: Page
-) -> None:
+def test_page_recovers_after_server_restart(chat_server: ChatServer, page: Page) -> None:
     open_chat(page, chat_server, name="dave")
     chat_server.post_message("before the restart", author="erin")
     expect(message_with_text(page, "before the restart")).to_have_count(1, timeout=WAIT_MS)
@@ -105,6 +103,36 @@ def test_page_recovers_after_server_restart(
     expect(message_with_text(page, "after the restart")).to_have_count(1, timeout=WAIT_MS)
     ids = assert_ids_unique_and_ordered(page)
     assert ids == [m["id"] for m in chat_server.all_messages()]
+
+
+def test_page_catches_up_on_everything_missed_while_offline(
+    chat_server: ChatServer, browser: Browser
+) -> None:
+    context = browser.new_context()
+    page = open_chat(context.new_page(), chat_server, name="heidi")
+    chat_server.post_message("seen live", author="ivan")
+    expect(message_with_text(page, "seen live")).to_have_count(1, timeout=WAIT_MS)
+    catch_up_urls: list[str] = []
+    page.on(
+        "request",
+        lambda request: catch_up_urls.append(request.url) if "after=" in request.url else None,
+    )
+
+    # Offline, the page cannot reconnect, so these can only reach it through the catch-up,
+    # and more of them than one catch-up page holds.
+    context.set_offline(True)
+    wait_disconnected(page)
+    missed = 250
+    for n in range(missed):
+        chat_server.post_message(f"missed {n:03d}", author="ivan")
+    context.set_offline(False)
+
+    expect(page.locator("#status")).to_have_attribute("data-state", "connected", timeout=RECOVER_MS)
+    expect(page.locator("#inbox .message")).to_have_count(missed + 1, timeout=RECOVER_MS)
+    ids = assert_ids_unique_and_ordered(page)
+    assert ids == [m["id"] for m in chat_server.all_messages()]
+    assert len(catch_up_urls) >= 2, catch_up_urls
+    assert all("limit=200" in url for url in catch_up_urls), catch_up_urls
 
 
 def test_message_typed_while_disconnected_is_delivered_once(

@@ -111,7 +111,7 @@ def test_rate_limited_message_stays_pending_and_is_retried(fake: FakeSocket, pag
     fake.on_frame = answer
     send(page, "patience")
     pending = page.locator("#outbox .pending-message", has_text="patience")
-    expect(pending).to_have_count(1)
+    expect(pending).to_contain_text("retrying")
     expect(message_with_text(page, "patience")).to_have_count(1, timeout=WAIT_MS)
     expect(pending).to_have_count(0)
     expect(message_with_text(page, "patience")).to_have_class(OWN)
