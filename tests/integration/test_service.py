@@ -1,0 +1,150 @@
+"""ChatService on a real SQLite file: commit before publish, group commit, idempotency, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy import event
+
+from chat.broadcast.memory import MemoryBackend
+from chat.db import create_engine, create_sessionmaker
+from chat.rendering import MessageRenderer, create_environment
+from chat.schemas import Draft, HistoryQuery
+from chat.services import ChatService
+from chat.settings import Settings
+from chat.writer import StorageUnavailable, WriterClosed
+
+
+class Harness:
+    def __init__(self, settings: Settings) -> None:
+        self.engine = create_engine(settings)
+        self.backend = MemoryBackend()
+        self.published: list[dict[str, object]] = []
+        self.commits = 0
+        self.path = settings.database_url.removeprefix("sqlite+aiosqlite:///")
+        self.service = ChatService(
+            sessionmaker=create_sessionmaker(self.engine),
+            backend=self.backend,
+            renderer=MessageRenderer(create_environment()),
+        )
+        event.listen(self.engine.sync_engine, "commit", self._count_commit)
+
+    def _count_commit(self, _connection: object) -> None:
+        self.commits += 1
+
+    def on_frame(self, frame: str) -> None:
+        message = json.loads(frame)
+        # Published means committed: another connection must already see the row.
+        with sqlite3.connect(self.path) as reader:
+            row = reader.execute("SELECT body FROM messages WHERE id = ?", (message["id"],))
+            assert row.fetchone() == (message["body"],)
+        self.published.append(message)
+
+    def stored_count(self) -> int:
+        with sqlite3.connect(self.path) as reader:
+            return int(reader.execute("SELECT count(*) FROM messages").fetchone()[0])
+
+
+@pytest.fixture
+async def harness(settings: Settings) -> AsyncIterator[Harness]:
+    harness = Harness(settings)
+    await harness.backend.start(harness.on_frame)
+    harness.service.start()
+    yield harness
+    await harness.service.stop()
+    await harness.backend.stop()
+    await harness.engine.dispose()
+
+
+@pytest.mark.anyio
+async def test_post_commits_then_publishes(harness: Harness) -> None:
+    result = await harness.service.post(Draft(body="hello", author="ada"))
+    assert result.created
+    assert [m["id"] for m in harness.published] == [result.message.id]
+    assert harness.published[0]["html"] == result.message.html
+
+
+@pytest.mark.anyio
+async def test_concurrent_posts_share_transactions(harness: Harness) -> None:
+    count = 300
+    results = await asyncio.gather(
+        *(harness.service.post(Draft(body=f"m{n}", client_id=f"c{n}")) for n in range(count))
+    )
+    assert harness.stored_count() == count
+    assert len({r.message.id for r in results}) == count
+    # Published in id order, each exactly once.
+    ids = [m["id"] for m in harness.published]
+    assert ids == sorted(ids) and len(ids) == count
+    # Group commit: far fewer transactions than messages.
+    assert harness.commits < count / 4, harness.commits
+
+
+@pytest.mark.anyio
+async def test_same_client_id_in_one_batch_is_stored_once(harness: Harness) -> None:
+    results = await asyncio.gather(
+        *(harness.service.post(Draft(body="dup", client_id="same")) for _ in range(10))
+    )
+    assert harness.stored_count() == 1
+    assert sum(r.created for r in results) == 1
+    assert len({r.message.id for r in results}) == 1
+    assert len(harness.published) == 1
+
+
+@pytest.mark.anyio
+async def test_resend_after_commit_returns_the_stored_message(harness: Harness) -> None:
+    first = await harness.service.post(Draft(body="once", client_id="k"))
+    second = await harness.service.post(Draft(body="once (retry)", client_id="k"))
+    assert not second.created
+    assert second.message == first.message
+    assert len(harness.published) == 1
+
+
+@pytest.mark.anyio
+async def test_history_pages(harness: Harness) -> None:
+    for n in range(5):
+        await harness.service.post(Draft(body=f"h{n}"))
+    page = await harness.service.history(HistoryQuery(limit=2))
+    assert [m.body for m in page.messages] == ["h3", "h4"]
+    assert (page.older_cursor, page.newer_cursor) == (page.messages[0].id, page.messages[1].id)
+    empty = await harness.service.history(HistoryQuery(limit=2, after=page.newer_cursor))
+    assert empty.messages == [] and empty.newer_cursor == page.newer_cursor
+
+
+@pytest.mark.anyio
+async def test_a_locked_database_fails_the_post_keeps_reads_and_recovers(
+    settings: Settings,
+) -> None:
+    harness = Harness(settings.with_overrides(sqlite_busy_timeout_ms=200))
+    await harness.backend.start(harness.on_frame)
+    harness.service.start()
+    try:
+        kept = await harness.service.post(Draft(body="before"))
+        locker = sqlite3.connect(harness.path, isolation_level=None)
+        locker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+        try:
+            with pytest.raises(StorageUnavailable):
+                await harness.service.post(Draft(body="not stored", client_id="retry-me"))
+            page = await harness.service.history(HistoryQuery(limit=10))  # reads still work
+            assert [m.body for m in page.messages] == ["before"]
+        finally:
+            locker.execute("ROLLBACK")
+            locker.close()
+        retried = await harness.service.post(Draft(body="not stored", client_id="retry-me"))
+        assert retried.created
+        page = await harness.service.history(HistoryQuery(limit=10))
+        assert [m.body for m in page.messages] == ["before", "not stored"]
+        assert [m["id"] for m in harness.published] == [kept.message.id, retried.message.id]
+    finally:
+        await harness.service.stop()
+        await harness.engine.dispose()
+
+
+@pytest.mark.anyio
+async def test_stop_rejects_new_posts(harness: Harness) -> None:
+    await harness.service.stop()
+    with pytest.raises(WriterClosed):
+        await harness.service.post(Draft(body="late"))
