@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import random
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +31,7 @@ from bench.wsclient import WsClient, open_connection
 NS = 1_000_000_000
 CONNECT_CONCURRENCY = 50
 CONNECT_TIMEOUT = 30.0
+DRAIN_QUIET = 1.0  # seconds without a delivery that end the drain
 
 
 # --------------------------------------------------------------------------- CPU and memory
@@ -40,24 +43,29 @@ class CpuMeter:
     def __init__(self, server_pid: int | None) -> None:
         self._own = psutil.Process()
         self._server = psutil.Process(server_pid) if server_pid else None
-        self._start = (0.0, 0.0, 0.0)
+        self._start = (0.0, 0.0, 0.0, 0.0)
 
-    def _sample(self) -> tuple[float, float, float]:
+    def _sample(self) -> tuple[float, float, float, float]:
         own = self._own.cpu_times()
         server = 0.0
         if self._server is not None:
             server = sum(_cpu_seconds(p) for p in _tree(self._server))
-        return time.monotonic(), own.user + own.system, server
+        machine = psutil.cpu_times()
+        busy = sum(machine) - machine.idle - getattr(machine, "iowait", 0.0)
+        return time.monotonic(), own.user + own.system, server, busy
 
     def start(self) -> None:
         self._start = self._sample()
 
     def stop(self) -> dict[str, float]:
-        wall, own, server = self._sample()
-        elapsed = max(wall - self._start[0], 1e-9)
+        """Percent of one core: this process, the server, and everything else on the machine."""
+        sample = self._sample()
+        elapsed = max(sample[0] - self._start[0], 1e-9)
+        own, server, busy = (100.0 * (sample[i] - self._start[i]) / elapsed for i in (1, 2, 3))
         return {
-            "loadgen_cpu_pct": 100.0 * (own - self._start[1]) / elapsed,
-            "server_cpu_pct": 100.0 * (server - self._start[2]) / elapsed,
+            "loadgen_cpu_pct": own,
+            "server_cpu_pct": server,
+            "other_cpu_pct": max(busy - own - server, 0.0),
         }
 
 
@@ -276,14 +284,22 @@ class FanOut:
             self.send(sender, seq)
             seq += 1
 
-    async def drain(self, seconds: float) -> None:
-        """Wait, at most ``seconds``, until every expected delivery has arrived."""
+    async def drain(self, *, quiet: float, limit: float) -> None:
+        """Wait until every expected delivery has arrived, or none has for ``quiet`` seconds,
+        or ``limit`` seconds have passed: what is missing then is counted as lost."""
         phase = self.phase
         phase.sending_over = True
         phase.check_done()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await phase.done.wait()
+        deadline = time.monotonic() + limit
+        seen = -1
+        while not phase.done.is_set() and phase.received != seen:
+            seen = phase.received
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(quiet, remaining)):
+                    await phase.done.wait()
 
     async def stop(self) -> None:
         await close_clients(self.clients)
@@ -341,7 +357,9 @@ async def run_phase(
     cpu = meter.stop()
     if pacing is not None:
         await pacing
-    await fanout.drain(float(job["drain"]))
+    drain_started = time.monotonic()
+    await fanout.drain(quiet=DRAIN_QUIET, limit=float(job["drain"]))
+    cpu["drain_s"] = time.monotonic() - drain_started
     return phase_result(phase, seconds=duration, cpu=cpu)
 
 
@@ -421,43 +439,101 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     raise ValueError(f"response without a length: {lines[0]!r}")
 
 
-async def history_worker(
-    job: dict[str, Any], until: float, latencies: list[int], errors: Counter[str]
-) -> None:
-    host, port, max_id = job["host"], int(job["port"]), int(job["max_id"])
-    reader, writer = await asyncio.open_connection(host, port)
+Request = Callable[[], bytes]
+Check = Callable[[int, bytes], str | None]
+
+
+def history_request(job: dict[str, Any]) -> tuple[Request, Check]:
+    """``GET /api/messages?before=<random id>``; a 200 with an empty page counts as an error."""
+    host, port, max_id, limit = job["host"], job["port"], int(job["max_id"]), job["limit"]
     rng = random.Random()
+
+    def request() -> bytes:
+        before = rng.randint(2, max_id + 1)
+        return (
+            f"GET /api/messages?before={before}&limit={limit} HTTP/1.1\r\n"
+            f"Host: {host}:{port}\r\n\r\n"
+        ).encode()
+
+    def check(status: int, body: bytes) -> str | None:
+        if status != 200:
+            return f"http_{status}"
+        return None if json.loads(body).get("messages") else "empty_page"
+
+    return request, check
+
+
+def post_request(job: dict[str, Any]) -> tuple[Request, Check]:
+    """``POST /api/messages`` with a fresh client_id each time; anything but 201 is an error."""
+    host, port, prefix = job["host"], job["port"], job["run_id"]
+    counter = itertools.count()
+
+    def request() -> bytes:
+        client_id = f"{prefix}:{next(counter)}"
+        body = json.dumps({"body": f"{client_id}:{time.monotonic_ns()}", "client_id": client_id})
+        return (
+            f"POST /api/messages HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n{body}"
+        ).encode()
+
+    def check(status: int, body: bytes) -> str | None:
+        del body
+        return None if status == 201 else f"http_{status}"
+
+    return request, check
+
+
+async def http_worker(
+    job: dict[str, Any],
+    requests: tuple[Request, Check],
+    *,
+    until: float,
+    latencies: list[int],
+    errors: Counter[str],
+) -> None:
+    """Requests one after another on one keep-alive connection until ``until``."""
+    make, check = requests
+    reader, writer = await asyncio.open_connection(job["host"], int(job["port"]))
     try:
         while time.monotonic() < until:
-            before = rng.randint(2, max_id + 1)
-            request = (
-                f"GET /api/messages?before={before}&limit={job['limit']} HTTP/1.1\r\n"
-                f"Host: {host}:{port}\r\n\r\n"
-            )
+            request = make()
             start = time.monotonic_ns()
-            writer.write(request.encode())
+            writer.write(request)
             status, body = await asyncio.wait_for(read_response(reader), 10)
             latencies.append(time.monotonic_ns() - start)
-            if status != 200:
-                errors[f"http_{status}"] += 1
-            elif not json.loads(body).get("messages"):
-                errors["empty_page"] += 1
+            error = check(status, body)
+            if error is not None:
+                errors[error] += 1
     finally:
         writer.close()
 
 
-async def history_job(job: dict[str, Any]) -> dict[str, Any]:
+async def http_job(job: dict[str, Any]) -> dict[str, Any]:
+    """``concurrency`` keep-alive connections: warm up, then measure for ``duration`` seconds."""
+    requests = history_request(job) if job["kind"] == "history" else post_request(job)
+    workers = range(int(job["concurrency"]))
+    warm_until = time.monotonic() + float(job["warmup"])
+    warm_errors: Counter[str] = Counter()
+    warm_latencies: list[int] = []
+    await asyncio.gather(
+        *(
+            http_worker(
+                job, requests, until=warm_until, latencies=warm_latencies, errors=warm_errors
+            )
+            for _ in workers
+        )
+    )
     latencies: list[int] = []
     errors: Counter[str] = Counter()
-    concurrency = int(job["concurrency"])
-    warm_until = time.monotonic() + float(job["warmup"])
-    await asyncio.gather(*(history_worker(job, warm_until, [], errors) for _ in range(concurrency)))
     meter = CpuMeter(job.get("server_pid"))
     meter.start()
     started = time.monotonic()
     until = started + float(job["duration"])
     await asyncio.gather(
-        *(history_worker(job, until, latencies, errors) for _ in range(concurrency))
+        *(
+            http_worker(job, requests, until=until, latencies=latencies, errors=errors)
+            for _ in workers
+        )
     )
     elapsed = time.monotonic() - started
     cpu = meter.stop()
@@ -465,16 +541,19 @@ async def history_job(job: dict[str, Any]) -> dict[str, Any]:
     return {
         "requests": len(latencies),
         "requests_per_s": len(latencies) / elapsed,
+        "ok_per_s": (len(latencies) - sum(errors.values())) / elapsed,
         "p50_ms": percentile(latencies, 50) / 1e6,
         "p99_ms": percentile(latencies, 99) / 1e6,
         "errors": dict(errors),
+        "warmup_requests": len(warm_latencies),
+        "warmup_errors": dict(warm_errors),
         **cpu,
     }
 
 
 # --------------------------------------------------------------------------- entry point
 
-JOBS = {"fanout": fanout_job, "idle": idle_job, "history": history_job}
+JOBS = {"fanout": fanout_job, "idle": idle_job, "history": http_job, "post": http_job}
 
 
 async def run_job(job: dict[str, Any]) -> dict[str, Any]:
@@ -482,10 +561,17 @@ async def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
+    """Serve jobs, one JSON object per line on stdin, one result line each on stdout."""
     raise_fd_limit()
-    job = json.load(sys.stdin)
-    result = asyncio.run(run_job(job))
-    json.dump(result, sys.stdout)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            result = asyncio.run(run_job(json.loads(line)))
+        except Exception as error:  # reported to the harness, which records and prints it
+            result = {"error": f"{type(error).__name__}: {error}"}
+        sys.stdout.write(json.dumps(result) + "\n")
+        sys.stdout.flush()
 
 
 if __name__ == "__main__":

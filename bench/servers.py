@@ -12,6 +12,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +60,18 @@ class Server:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
+    def log_findings(self, keep: int = 5) -> dict[str, object]:
+        """Counts of warnings, errors and tracebacks in the server's log, with a few examples."""
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            return {}
+        marks = ("Traceback", "ERROR", "CRITICAL", "WARNING", "Exception")
+        flagged = [line for line in lines if any(mark in line for mark in marks)]
+        counts = {mark: sum(mark in line for line in flagged) for mark in marks}
+        examples = list(dict.fromkeys(line.strip()[:300] for line in flagged))[:keep]
+        return {"lines": len(lines), **{k: v for k, v in counts.items() if v}, "examples": examples}
+
     def check_alive(self) -> None:
         if self.process.poll() is not None:
             raise ServerError(
@@ -87,10 +100,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def chat_env(db_path: Path) -> dict[str, str]:
+def chat_env(db_path: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["CHAT_DATABASE_URL"] = f"sqlite+aiosqlite:///{db_path}"
     env["CHAT_LOG_LEVEL"] = LOG_LEVEL
+    env.update(extra or {})
     return env
 
 
@@ -120,7 +134,13 @@ def chat_available() -> bool:
     return completed.returncode == 0
 
 
-def start_server(name: str, *, scratch: Path, db_path: Path | None = None) -> Server:
+def start_server(
+    name: str,
+    *,
+    scratch: Path,
+    db_path: Path | None = None,
+    chat_extra_env: Mapping[str, str] | None = None,
+) -> Server:
     """Start ``name`` on a free port; for chat, migrate a fresh database unless one is given."""
     workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=scratch))
     port = free_port()
@@ -129,7 +149,7 @@ def start_server(name: str, *, scratch: Path, db_path: Path | None = None) -> Se
         if db_path is None:
             db_path = workdir / "chat.db"
             migrate(db_path)
-        env = chat_env(db_path)
+        env = chat_env(db_path, chat_extra_env)
         command = [sys.executable, "-m", "chat", "--host", HOST, "--port", str(port)]
     elif name in PEER_MODULES:
         module = PEER_MODULES[name]

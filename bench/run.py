@@ -1,0 +1,183 @@
+"""``python -m bench``: start the servers, drive them, print the table, write the JSON."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.driver import LoadGenerator
+from bench.peers._common import raise_fd_limit
+from bench.report import render, write_json
+from bench.scenarios import SCENARIOS, Context, Options
+from bench.servers import SERVER_NAMES, ServerError, chat_available
+
+logger = logging.getLogger("bench")
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def _names(allowed: Sequence[str]) -> Callable[[str], tuple[str, ...]]:
+    def parse(text: str) -> tuple[str, ...]:
+        names = tuple(name.strip() for name in text.split(",") if name.strip())
+        unknown = [name for name in names if name not in allowed]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: choose from {', '.join(allowed)} (comma-separated)"
+            )
+        return names
+
+    return parse
+
+
+def _numbers(kind: Callable[[str], float]) -> Callable[[str], tuple[float, ...]]:
+    def parse(text: str) -> tuple[float, ...]:
+        try:
+            return tuple(kind(part) for part in text.split(",") if part.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list") from None
+
+    return parse
+
+
+def _env_pair(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.startswith("CHAT_"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not CHAT_NAME=value")
+    return name, value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--servers", type=_names(SERVER_NAMES), default=SERVER_NAMES)
+    p.add_argument("--scenarios", type=_names(tuple(SCENARIOS)), default=tuple(SCENARIOS))
+    p.add_argument("--reps", type=int, default=3, help="repetitions (default %(default)s)")
+    p.add_argument("--duration", type=float, default=3.0, help="seconds per measurement")
+    p.add_argument("--warmup", type=float, default=0.5, help="seconds of load before measuring")
+    p.add_argument(
+        "--drain", type=float, default=10.0, help="max seconds to wait for late deliveries"
+    )
+    p.add_argument("--fanout-clients", type=int, default=100)
+    p.add_argument("--fanout-senders", type=int, default=10)
+    p.add_argument("--window", type=int, default=10, help="unacked messages per sender")
+    p.add_argument("--fixed-clients", type=int, default=1000)
+    p.add_argument("--fixed-senders", type=int, default=10)
+    p.add_argument("--fixed-rates", type=_numbers(float), default=(20.0, 5.0), help="msgs/s")
+    p.add_argument("--idle-clients", type=int, default=2000)
+    p.add_argument("--settle", type=float, default=1.0, help="seconds before reading RSS")
+    p.add_argument("--write-clients", type=int, default=50)
+    p.add_argument("--write-window", type=int, default=2)
+    p.add_argument("--history-rows", type=_numbers(int), default=(1000, 1_000_000))
+    p.add_argument("--history-concurrency", type=int, default=4)
+    p.add_argument("--history-limit", type=int, default=50)
+    p.add_argument("--sqlite-synchronous", default="FULL", choices=("NORMAL", "FULL"))
+    p.add_argument(
+        "--chat-env",
+        type=_env_pair,
+        action="append",
+        default=[],
+        metavar="CHAT_X=V",
+        help="extra environment for chat (repeatable)",
+    )
+    p.add_argument("--quick", action="store_true", help="a smoke run: 1 rep, 1 s, small sizes")
+    p.add_argument("--out", type=Path, default=None, help="JSON path (default bench/results/)")
+    p.add_argument("--keep", action="store_true", help="keep the scratch dir (logs, databases)")
+    return p
+
+
+def options_from(args: argparse.Namespace) -> Options:
+    if args.quick:
+        args.reps, args.duration, args.warmup = 1, 1.0, 0.3
+        args.fixed_clients = min(args.fixed_clients, 200)
+        args.idle_clients = min(args.idle_clients, 300)
+        args.history_rows = (1000, 20_000)
+    return Options(
+        servers=args.servers,
+        scenarios=args.scenarios,
+        reps=args.reps,
+        warmup=args.warmup,
+        duration=args.duration,
+        drain=args.drain,
+        fanout_clients=args.fanout_clients,
+        fanout_senders=args.fanout_senders,
+        window=args.window,
+        fixed_clients=args.fixed_clients,
+        fixed_senders=args.fixed_senders,
+        fixed_rates=args.fixed_rates,
+        idle_clients=args.idle_clients,
+        settle=args.settle,
+        write_clients=args.write_clients,
+        write_window=args.write_window,
+        history_rows=args.history_rows,
+        history_concurrency=args.history_concurrency,
+        history_limit=args.history_limit,
+        sqlite_synchronous=args.sqlite_synchronous,
+        chat_env=dict(args.chat_env),
+    )
+
+
+def needs_chat(options: Options) -> bool:
+    return "chat" in options.servers or bool({"write", "history"} & set(options.scenarios))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    args = build_parser().parse_args(argv)
+    options = options_from(args)
+    if needs_chat(options) and not chat_available():
+        logger.error("`python -m chat --help` fails: leave chat out (--servers, --scenarios)")
+        return 2
+    raise_fd_limit()  # inherited by the servers and the load generator
+    started = datetime.now(UTC)
+    clock = time.monotonic()
+    scratch = Path(tempfile.mkdtemp(prefix="chat-bench-"))
+    out = args.out or RESULTS_DIR / f"{started:%Y%m%dT%H%M%SZ}.json"
+    ctx = Context(options, scratch, LoadGenerator(scratch / "loadgen.log"))
+    status = "complete"
+    try:
+        for name in options.scenarios:
+            logger.info("scenario %s", name)
+            SCENARIOS[name](ctx)
+    except KeyboardInterrupt:
+        status = "interrupted"
+        logger.warning("interrupted: the servers are stopped, partial results follow")
+    except ServerError as error:
+        status = f"failed: {error}"
+        logger.error("%s", error)
+    finally:
+        ctx.loadgen.close()
+        elapsed = time.monotonic() - clock
+        write_json(
+            ctx,
+            out,
+            {
+                "started": started.isoformat(),
+                "elapsed_s": round(elapsed, 1),
+                "status": status,
+                "command": ["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)],
+                "scratch": str(scratch) if args.keep else None,
+            },
+        )
+        if not args.keep:
+            shutil.rmtree(scratch, ignore_errors=True)
+    print(render(ctx))
+    _print_log_findings(ctx)
+    print(f"\n{status}; {elapsed:.0f} s; results in {out}")
+    return 0 if status == "complete" else 1
+
+
+def _print_log_findings(ctx: Context) -> None:
+    flagged = [entry for entry in ctx.server_logs if entry.get("examples")]
+    if not flagged:
+        return
+    print("\nServer logs with warnings or errors:")
+    for entry in flagged:
+        counts = {k: v for k, v in entry.items() if k not in ("server", "log", "examples", "lines")}
+        print(f"  {entry['server']}: {counts}")
+        for example in entry["examples"]:
+            print(f"    {example}")
