@@ -241,6 +241,10 @@ def test_no_console_errors_or_csp_violations_in_normal_use(
     expect(message_with_text(page, "example.org/path").locator("a")).to_have_attribute(
         "href", "https://example.org/path?q=1"
     )
+    hostile = "<img src=x onerror=\"console.error('injected')\"><script>alert(1)</script>"
+    send(page, hostile)
+    expect(message_with_text(page, "<script>alert(1)</script>")).to_have_count(1, timeout=WAIT_MS)
+    expect(page.locator("#inbox img, #inbox script")).to_have_count(0)
     if page.locator("#load-older").is_visible():
         count = page.locator("#inbox .message").count()
         page.click("#load-older")
