@@ -84,7 +84,10 @@
       store.set(KEYS.outbox, [...this.all().filter((i) => i.client_id !== item.client_id), item]);
     },
     remove(clientId) {
-      store.set(KEYS.outbox, this.all().filter((i) => i.client_id !== clientId));
+      const items = this.all();
+      const kept = items.filter((i) => i.client_id !== clientId);
+      // Every message carries someone's client_id: write (and wake other tabs) only on a change.
+      if (kept.length !== items.length) store.set(KEYS.outbox, kept);
     },
     get(clientId) {
       return this.all().find((i) => i.client_id === clientId);
@@ -290,6 +293,7 @@
   // The server has the message with this client_id: it leaves the outbox.
   function settle(clientId) {
     outbox.remove(clientId);
+    clearTimeout(retryTimers.get(clientId));
     retryTimers.delete(clientId);
     const el = pendingElement(clientId);
     if (el && !el.classList.contains("failed")) el.remove();
@@ -375,7 +379,7 @@
       if (ws !== socket) return;
       // Without the missed messages the page would have a gap: start over.
       console.warn("chat: catch-up failed, reconnecting", error);
-      ws.close();
+      abandonSocket();
       return;
     }
     ready = true;
