@@ -20,6 +20,7 @@ from chat.broadcast.factory import create_backend
 from chat.broadcast.hub import Hub
 from chat.db import create_engine, create_sessionmaker
 from chat.headers import SecurityHeadersMiddleware
+from chat.ratelimit import ConnectionLimiter, KeyedLimiter, Rate
 from chat.rendering import MessageRenderer, create_environment
 from chat.routes import api, pages
 from chat.routes.chatsocket import chat_socket
@@ -63,6 +64,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 hub=hub,
                 service=service,
                 templates=templates,
+                connections=ConnectionLimiter(
+                    total=settings.max_connections,
+                    per_address=settings.max_connections_per_address,
+                ),
+                post_limiter=KeyedLimiter(
+                    Rate(per_second=settings.post_rate_per_second, burst=settings.post_rate_burst)
+                ),
             )
         finally:
             await service.stop()

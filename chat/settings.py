@@ -38,6 +38,15 @@ class Settings:
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0
     log_level: str = "info"
+    # Abuse limits (see README "Limits and security"); a busy human never reaches them.
+    require_origin: bool = False
+    socket_rate_per_second: float = 2.0
+    socket_rate_burst: int = 30
+    rate_limit_strikes: int = 20
+    post_rate_per_second: float = 2.0
+    post_rate_burst: int = 30
+    max_connections: int = 10_000
+    max_connections_per_address: int = 100
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -65,6 +74,16 @@ class Settings:
             ws_ping_timeout=reader.number("CHAT_WS_PING_TIMEOUT", 20.0, low=0.1),
             log_level=reader.choice(
                 "CHAT_LOG_LEVEL", "info", ("critical", "error", "warning", "info", "debug")
+            ),
+            require_origin=reader.boolean("CHAT_REQUIRE_ORIGIN", False),
+            socket_rate_per_second=reader.number("CHAT_SOCKET_RATE", 2.0, low=0.001),
+            socket_rate_burst=reader.integer("CHAT_SOCKET_BURST", 30, low=1),
+            rate_limit_strikes=reader.integer("CHAT_RATE_LIMIT_STRIKES", 20, low=1),
+            post_rate_per_second=reader.number("CHAT_POST_RATE", 2.0, low=0.001),
+            post_rate_burst=reader.integer("CHAT_POST_BURST", 30, low=1),
+            max_connections=reader.integer("CHAT_MAX_CONNECTIONS", 10_000, low=1),
+            max_connections_per_address=reader.integer(
+                "CHAT_MAX_CONNECTIONS_PER_ADDRESS", 100, low=1
             ),
         )
         settings.validate()
@@ -114,6 +133,16 @@ class _Reader:
             raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
         self._check_range(name, value, low, high)
         return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self._env.get(name, "").strip().lower()
+        if not raw:
+            return default
+        if raw in ("1", "true", "yes", "on"):
+            return True
+        if raw in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
     def number(self, name: str, default: float, *, low: float | None = None) -> float:
         raw = self._env.get(name, "").strip()

@@ -10,6 +10,7 @@ from starlette.templating import Jinja2Templates
 
 from chat.broadcast.base import BroadcastBackend
 from chat.broadcast.hub import Hub
+from chat.ratelimit import ConnectionLimiter, KeyedLimiter
 from chat.services import ChatService
 from chat.settings import Settings
 
@@ -21,6 +22,8 @@ class AppState(TypedDict):
     hub: Hub
     service: ChatService
     templates: Jinja2Templates
+    connections: ConnectionLimiter
+    post_limiter: KeyedLimiter
 
 
 def app_state(connection: HTTPConnection) -> AppState:

@@ -32,9 +32,18 @@ def database_url(tmp_path: Path) -> str:
     return url
 
 
+# Tests seed hundreds of messages from one address; the rate-limit tests set their own limits.
+UNLIMITED_RATES = {
+    "post_rate_per_second": 1e6,
+    "post_rate_burst": 1_000_000,
+    "socket_rate_per_second": 1e6,
+    "socket_rate_burst": 1_000_000,
+}
+
+
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url)
+    return Settings(database_url=database_url, **UNLIMITED_RATES)
 
 
 ServerFactory = Callable[..., LiveServer]

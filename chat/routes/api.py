@@ -11,7 +11,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from chat.openapi import OPENAPI_DOCUMENT
-from chat.routes.responses import BodyTooLarge, error_response, read_bounded_body
+from chat.routes.responses import (
+    BodyTooLarge,
+    client_address,
+    error_response,
+    rate_limited_response,
+    read_bounded_body,
+)
 from chat.schemas import ClientError, Limits, parse_draft, parse_history_query
 from chat.services import HistoryPage
 from chat.state import app_state
@@ -48,6 +54,9 @@ async def create_message(request: Request) -> Response:
     if content_type != "application/json":
         error = ClientError("unsupported_media_type", "send the message as application/json")
         return error_response(error, 415)
+    retry_after = state["post_limiter"].take(client_address(request))
+    if retry_after > 0:
+        return rate_limited_response(retry_after)
     try:
         raw = await read_bounded_body(request)
         try:
@@ -113,5 +122,5 @@ def _page_payload(page: HistoryPage) -> dict[str, object]:
 
 
 def _log_client_error(request: Request, error: ClientError) -> None:
-    client = request.client.host if request.client else "-"
-    logger.warning("client error from %s on %s: %s", client, request.url.path, error.code)
+    address = client_address(request)
+    logger.warning("client error from %s on %s: %s", address, request.url.path, error.code)

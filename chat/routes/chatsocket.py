@@ -10,13 +10,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 
+from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 
 from chat.broadcast.hub import Subscriber
-from chat.schemas import ClientError, Limits, error_frame, parse_socket_frame
+from chat.ratelimit import Rate, TokenBucket
+from chat.schemas import (
+    ClientError,
+    Limits,
+    dumps,
+    error_frame,
+    error_payload,
+    parse_socket_frame,
+)
 from chat.security import origin_allowed
 from chat.services import ChatService
+from chat.settings import Settings
 from chat.state import app_state
 from chat.writer import StorageUnavailable
 
@@ -29,6 +40,23 @@ CLOSE_SLOW_CONSUMER = 4008
 CLOSE_TIMEOUT_SECONDS = 1.0
 
 
+@dataclass(slots=True)
+class _Connection:
+    websocket: WebSocket
+    subscriber: Subscriber
+    service: ChatService
+    limits: Limits
+    bucket: TokenBucket
+    max_strikes: int
+    strikes: int = 0  # consecutive frames refused by the rate limit
+    close_code: int | None = None
+    close_reason: str = ""
+
+    @property
+    def client(self) -> str:
+        return _client(self.websocket)
+
+
 async def chat_socket(websocket: WebSocket) -> None:
     state = app_state(websocket)
     settings = state["settings"]
@@ -38,26 +66,71 @@ async def chat_socket(websocket: WebSocket) -> None:
         host=websocket.headers.get("host"),
         scheme=websocket.url.scheme,
         allowed=settings.allowed_origins,
+        allow_missing=not settings.require_origin,
     ):
         logger.warning("refused WebSocket from %s: origin %r", _client(websocket), origin)
         await websocket.close(code=CLOSE_POLICY_VIOLATION)  # before accept: HTTP 403
         return
-    await websocket.accept()
+    address = websocket.client.host if websocket.client else "-"
+    connections = state["connections"]
+    refused = connections.try_acquire(address)
+    if refused is not None:
+        await _deny_too_many(websocket, refused)
+        return
     hub = state["hub"]
     subscriber = hub.subscribe()
-    limits = Limits.from_settings(settings)
     try:
-        await _serve(websocket, subscriber, state["service"], limits)
+        await websocket.accept()
+        await _serve(_open_connection(websocket, subscriber, state["service"], settings))
     finally:
         hub.unsubscribe(subscriber)
+        connections.release(address)
 
 
-async def _serve(
-    websocket: WebSocket, subscriber: Subscriber, service: ChatService, limits: Limits
-) -> None:
-    receiver = asyncio.create_task(_receive_loop(websocket, subscriber, service, limits))
-    sender = asyncio.create_task(_send_loop(websocket, subscriber))
-    evicted = asyncio.create_task(subscriber.evicted.wait())
+def _open_connection(
+    websocket: WebSocket, subscriber: Subscriber, service: ChatService, settings: Settings
+) -> _Connection:
+    return _Connection(
+        websocket=websocket,
+        subscriber=subscriber,
+        service=service,
+        limits=Limits.from_settings(settings),
+        bucket=TokenBucket(
+            Rate(per_second=settings.socket_rate_per_second, burst=settings.socket_rate_burst)
+        ),
+        max_strikes=settings.rate_limit_strikes,
+    )
+
+
+async def _deny_too_many(websocket: WebSocket, refused: str) -> None:
+    if refused == "per_address":
+        error = ClientError("too_many_connections", "too many connections from your address")
+        status = 429
+    else:
+        error = ClientError("server_full", "the server has no room for more connections")
+        status = 503
+    logger.warning("refused WebSocket from %s: %s", _client(websocket), error.code)
+    response = JSONResponse(
+        {"error": error.code, "detail": error.detail},
+        status_code=status,
+        headers={"Retry-After": "5"},
+    )
+    await websocket.send_denial_response(response)
+
+
+async def _serve(connection: _Connection) -> None:
+    await _run_tasks(connection)
+    if connection.subscriber.evicted.is_set():
+        logger.warning("closing slow consumer %s: send queue full", connection.client)
+        await _close(connection.websocket, CLOSE_SLOW_CONSUMER, "slow consumer: send queue full")
+    elif connection.close_code is not None:
+        await _close(connection.websocket, connection.close_code, connection.close_reason)
+
+
+async def _run_tasks(connection: _Connection) -> None:
+    receiver = asyncio.create_task(_receive_loop(connection))
+    sender = asyncio.create_task(_send_loop(connection))
+    evicted = asyncio.create_task(connection.subscriber.evicted.wait())
     tasks = {receiver, sender, evicted}
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -67,55 +140,79 @@ async def _serve(
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-    if subscriber.evicted.is_set():
-        logger.warning("closing slow consumer %s: send queue full", _client(websocket))
-        await _close(websocket, CLOSE_SLOW_CONSUMER, "slow consumer: send queue full")
 
 
-async def _receive_loop(
-    websocket: WebSocket, subscriber: Subscriber, service: ChatService, limits: Limits
-) -> None:
-    max_protocol_chars = limits.max_protocol_frame_bytes
+async def _receive_loop(connection: _Connection) -> None:
+    websocket = connection.websocket
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
             return
         text = message.get("text")
-        if text is not None and len(text) > max_protocol_chars:
+        if text is not None and len(text) > connection.limits.max_protocol_frame_bytes:
             # Normally the protocol layer already refused it (ws_max_size); this backstop holds
             # when the server runs under a plain `uvicorn` with a larger limit.
-            await _close(websocket, CLOSE_MESSAGE_TOO_BIG, "frame too large")
-            return
-        try:
-            if text is None:
-                raise ClientError("binary_frame", "send messages as JSON text frames")
-            draft = parse_socket_frame(text, limits)
-        except ClientError as error:
-            logger.warning("client error from %s: %s", _client(websocket), error.code)
-            subscriber.offer(error_frame(error))
-            continue
-        try:
-            result = await service.post(draft)
-        except StorageUnavailable as error:
-            unavailable = ClientError(
-                "storage_unavailable",
-                f"the message was not stored: {error}",
-                client_id=draft.client_id,
+            connection.close_code, connection.close_reason = (
+                CLOSE_MESSAGE_TOO_BIG,
+                "frame too large",
             )
-            subscriber.offer(error_frame(unavailable))
+            return
+        if not _within_rate(connection):
+            if connection.strikes >= connection.max_strikes:
+                logger.warning("closing %s: sustained flooding", connection.client)
+                connection.close_code = CLOSE_POLICY_VIOLATION
+                connection.close_reason = "rate limit exceeded repeatedly"
+                return
             continue
-        if not result.created:
-            # A resend of a stored message: answer the sender alone, broadcast nothing.
-            subscriber.offer(result.message.to_frame())
+        await _handle_frame(connection, text)
 
 
-async def _send_loop(websocket: WebSocket, subscriber: Subscriber) -> None:
+def _within_rate(connection: _Connection) -> bool:
+    retry_after = connection.bucket.take()
+    if retry_after == 0.0:
+        connection.strikes = 0
+        return True
+    connection.strikes += 1
+    if connection.strikes == 1:
+        logger.warning("rate limiting %s", connection.client)
+    error = ClientError("rate_limited", "you are sending too fast; wait and resend")
+    payload = error_payload(error) | {"retry_after": round(retry_after, 3)}
+    connection.subscriber.offer(dumps(payload))
+    return False
+
+
+async def _handle_frame(connection: _Connection, text: str | None) -> None:
+    try:
+        if text is None:
+            raise ClientError("binary_frame", "send messages as JSON text frames")
+        draft = parse_socket_frame(text, connection.limits)
+    except ClientError as error:
+        logger.warning("client error from %s: %s", connection.client, error.code)
+        connection.subscriber.offer(error_frame(error))
+        return
+    try:
+        result = await connection.service.post(draft)
+    except StorageUnavailable as error:
+        unavailable = ClientError(
+            "storage_unavailable",
+            f"the message was not stored: {error}",
+            client_id=draft.client_id,
+        )
+        connection.subscriber.offer(error_frame(unavailable))
+        return
+    if not result.created:
+        # A resend of a stored message: answer the sender alone, broadcast nothing.
+        connection.subscriber.offer(result.message.to_frame())
+
+
+async def _send_loop(connection: _Connection) -> None:
     while True:
-        frame = await subscriber.next_frame()
-        await websocket.send_text(frame)
+        frame = await connection.subscriber.next_frame()
+        await connection.websocket.send_text(frame)
 
 
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    # Best effort: the peer may already be gone, and that is fine.
     with contextlib.suppress(Exception):
         async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
             await websocket.close(code=code, reason=reason)

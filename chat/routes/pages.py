@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 from urllib.parse import parse_qs
 
 from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from chat.routes.responses import BodyTooLarge, read_bounded_body
+from chat.routes.responses import BodyTooLarge, client_address, read_bounded_body
 from chat.schemas import ClientError, HistoryQuery, Limits, parse_draft
 from chat.security import csrf_token_matches, new_csrf_token, safe_next_path
 from chat.state import app_state
@@ -32,13 +33,20 @@ async def post_message_form(request: Request) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         return PlainTextResponse("Send the form as application/x-www-form-urlencoded.", 415)
+    retry_after = state["post_limiter"].take(client_address(request))
+    if retry_after > 0:
+        return PlainTextResponse(
+            "You are sending too fast; wait a moment and try again.",
+            429,
+            headers={"Retry-After": str(max(1, math.ceil(retry_after)))},
+        )
     try:
         fields = parse_qs((await read_bounded_body(request)).decode("utf-8", "replace"))
     except BodyTooLarge as error:
         return PlainTextResponse(error.detail, 413)
     form = {name: values[0] for name, values in fields.items()}
     if not csrf_token_matches(request.cookies.get(CSRF_COOKIE), form.get("_xsrf")):
-        logger.warning("form post without a valid CSRF token from %s", _client(request))
+        logger.warning("form post without a valid CSRF token from %s", client_address(request))
         return PlainTextResponse(
             "The form expired or came from another site; reload the page.", 403
         )
@@ -49,7 +57,7 @@ async def post_message_form(request: Request) -> Response:
         )
         await state["service"].post(draft)
     except ClientError as error:
-        logger.warning("form post rejected from %s: %s", _client(request), error.code)
+        logger.warning("form post rejected from %s: %s", client_address(request), error.code)
         return await _render_index(
             request, form_error=error.detail, form_body=form.get("body", ""), status_code=400
         )
@@ -106,7 +114,3 @@ async def _render_index(
             secure=request.url.scheme == "https",
         )
     return response
-
-
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "-"

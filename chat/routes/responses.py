@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
+import math
+
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 
 from chat.schemas import ClientError
@@ -18,6 +20,21 @@ class BodyTooLarge(ClientError):
 
 def error_response(error: ClientError, status_code: int = 400) -> JSONResponse:
     return JSONResponse({"error": error.code, "detail": error.detail}, status_code=status_code)
+
+
+def rate_limited_response(retry_after: float) -> JSONResponse:
+    """429 naming when to retry; `retry_after` in seconds (rounded up for the header)."""
+    error = ClientError("rate_limited", "too many messages from your address; slow down")
+    response = JSONResponse(
+        {"error": error.code, "detail": error.detail, "retry_after": round(retry_after, 3)},
+        status_code=429,
+    )
+    response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    return response
+
+
+def client_address(request: HTTPConnection) -> str:
+    return request.client.host if request.client else "-"
 
 
 async def read_bounded_body(request: Request, limit: int = MAX_HTTP_BODY_BYTES) -> bytes:

@@ -49,6 +49,9 @@ class ChatServer:
             **os.environ,
             "CHAT_DATABASE_URL": self.database_url,
             "PYTHONUNBUFFERED": "1",
+            # The tests seed history through the API from one address faster than a person.
+            "CHAT_POST_RATE": "1000",
+            "CHAT_POST_BURST": "100000",
             **(extra_env or {}),
         }
         self._process: subprocess.Popen[bytes] | None = None
