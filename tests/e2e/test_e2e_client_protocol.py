@@ -6,8 +6,10 @@ test can send Tornado-era frames, out-of-order ids, error frames and rate limits
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+import time
 from typing import Any
 
 import pytest
@@ -82,20 +84,22 @@ def test_error_frame_without_client_id_is_a_notice(fake: FakeSocket, page: Page)
     expect(page.locator("#notice")).to_be_hidden(timeout=WAIT_MS)
 
 
-def test_rate_limited_message_stays_pending_and_is_retried(fake: FakeSocket, page: Page) -> None:
-    answers = iter(["rate_limited", "stored"])
+@pytest.mark.parametrize(
+    "error",
+    [
+        {"error": "rate_limited", "detail": "slow down", "retry_after": 1},
+        {"error": "storage_unavailable", "detail": "the message was not stored"},
+    ],
+    ids=["rate_limited", "storage_unavailable"],
+)
+def test_message_refused_for_now_stays_pending_and_is_retried(
+    fake: FakeSocket, page: Page, error: dict[str, Any]
+) -> None:
+    answers = iter(["refuse", "store"])
 
     def answer(frame: dict[str, Any]) -> None:
-        if next(answers, None) == "rate_limited":
-            fake.send(
-                {
-                    "type": "error",
-                    "error": "rate_limited",
-                    "detail": "slow down",
-                    "retry_after": 1,
-                    "client_id": frame["client_id"],
-                }
-            )
+        if next(answers, None) == "refuse":
+            fake.send({"type": "error", **error, "client_id": frame["client_id"]})
         else:
             fake.send(
                 {
@@ -158,3 +162,24 @@ def test_too_long_message_is_not_sent(fake: FakeSocket, page: Page) -> None:
     page.locator("#message").press_sequentially("line two")
     expect(page.locator("#message")).to_have_value("line one\nline two")
     assert fake.received == []
+
+
+def test_reconnects_with_growing_jittered_backoff(chat_server: ChatServer, page: Page) -> None:
+    attempts: list[float] = []
+
+    def refuse(route: WebSocketRoute) -> None:
+        attempts.append(time.monotonic())
+        route.close(code=1012, reason="restarting")
+
+    page.route_web_socket("**/chatsocket", refuse)
+    page.goto(chat_server.url + "/", timeout=WAIT_MS)
+    deadline = time.monotonic() + 15
+    while len(attempts) < 5 and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert len(attempts) >= 5, f"only {len(attempts)} connection attempts in 15 s"
+    gaps = [later - earlier for earlier, later in itertools.pairwise(attempts[:5])]
+    # After the n-th failure the page waits between half and all of min(10 s, 0.5 s * 2**(n-1)).
+    for n, gap in enumerate(gaps, start=1):
+        ceiling = min(10.0, 0.5 * 2 ** (n - 1))
+        assert ceiling / 2 - 0.05 <= gap <= ceiling + 0.5, (n, gaps)
+    expect(page.locator("#status")).not_to_have_attribute("data-state", "connected")
