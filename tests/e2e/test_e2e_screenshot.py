@@ -41,8 +41,17 @@ def test_screenshot_of_a_conversation(chat_server: ChatServer, browser: Browser)
                 chat_server.post_message(text, author=author)
                 expect(message_with_text(page, text[:30])).to_have_count(1, timeout=WAIT_MS)
         page.fill("#message", "See you at the standup")
+        page.locator("#message").blur()
         expect(page.locator("#inbox .message.own")).to_have_count(2)
         expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+        # Real timestamps would change the image on every run; fixed ones keep the file stable
+        # so a changed docs/screenshot.png in `git status` means the page looks different.
+        page.eval_on_selector_all(
+            "#inbox time",
+            """els => els.forEach((el, i) => {
+                el.textContent = `9:${String(41 + i).padStart(2, "0")} AM`;
+            })""",
+        )
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), animations="disabled", caret="hide")
     finally:
