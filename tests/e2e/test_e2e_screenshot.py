@@ -16,8 +16,8 @@ SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshot.png"
 
 CONVERSATION = [
     ("ada", "Hi all! Is the release still planned for Friday?"),
-    ("grace", "Yes, if the migration test passes on the staging copy tonight."),
-    (None, "me: I'll run it after dinner and post the numbers here."),
+    ("grace", "Yes, if the migration test passes on the staging copy this morning."),
+    (None, "me: I'll run it before lunch and post the numbers here."),
     ("linus", "The changelog draft is at https://example.org/chat/releases/0.1 — comments welcome"),
     ("ada", "Looks good. Could we mention that the page works without JavaScript?"),
     (None, "me: Added. Also: messages typed offline are sent after the reconnect."),
