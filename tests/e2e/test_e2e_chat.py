@@ -70,6 +70,7 @@ def test_reload_shows_history_with_and_without_javascript(
     page.reload()
     expect(page.locator("#status")).to_have_attribute("data-state", "connected", timeout=WAIT_MS)
     assert shown_ids(page) == expected
+    expect(page.locator("#author")).to_have_value("carol")
     expect(message_with_text(page, "second line")).to_have_class(OWN)
 
     no_js = browser.new_context(java_script_enabled=False).new_page()

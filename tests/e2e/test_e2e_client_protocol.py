@@ -183,3 +183,20 @@ def test_reconnects_with_growing_jittered_backoff(chat_server: ChatServer, page:
         ceiling = min(10.0, 0.5 * 2 ** (n - 1))
         assert ceiling / 2 - 0.05 <= gap <= ceiling + 0.5, (n, gaps)
     expect(page.locator("#status")).not_to_have_attribute("data-state", "connected")
+
+
+def test_client_id_without_crypto_random_uuid(chat_server: ChatServer, page: Page) -> None:
+    # randomUUID exists only in secure contexts; a plain-http deployment on a LAN has none.
+    page.add_init_script("delete Crypto.prototype.randomUUID;")
+    fake = FakeSocket(page)
+    open_chat(page, chat_server, name="olga")
+    send(page, "first")
+    send(page, "second")
+    expect(page.locator("#outbox .pending-message")).to_have_count(2)
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while len(fake.received) < 2 and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    ids = [frame["client_id"] for frame in fake.received]
+    assert len(ids) == 2, fake.received
+    assert len(set(ids)) == 2
+    assert all(re.fullmatch(r"c-[0-9a-f]{32}", client_id) for client_id in ids), ids
