@@ -208,7 +208,7 @@ class FanOut:
     def _on_text(self, client: WsClient, data: bytes, index: int) -> None:
         now = time.monotonic_ns()
         if b'"error"' in data:
-            self._on_error(json.loads(data))
+            self._on_error(json.loads(data), index)
             return
         parts = find_token(data, self._prefix)
         if parts is None:
@@ -227,16 +227,15 @@ class FanOut:
                 phase.acks_in_window += 1
             self._send_next(index)
 
-    def _on_error(self, message: dict[str, Any]) -> None:
+    def _on_error(self, message: dict[str, Any], index: int) -> None:
+        """Errors go to the sender only, so one on a sender's socket answers one of its sends
+        (``rate_limited`` carries no client_id): the message is not stored, not fanned out."""
         phase = self.phase
         phase.errors[str(message.get("error"))] += 1
-        client_id = message.get("client_id")
-        if isinstance(client_id, str) and client_id.startswith(phase.prefix):
+        if index < self.senders:
             phase.rejected += 1
             phase.check_done()
-            sender = int(client_id[len(phase.prefix) :].split(":")[0])
-            if sender < self.senders:
-                self._send_next(sender)
+            self._send_next(index)
 
     def new_phase(self, prefix: str) -> Phase:
         self.phase = Phase(prefix=prefix, clients=len(self.clients.sockets))

@@ -25,6 +25,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "loss_pct": ("loss %", "{:.2f}"),
     "lost": ("lost deliveries", "{:.0f}"),
     "disconnects": ("disconnects", "{:.0f}"),
+    "connect_failures": ("failed connects", "{:.0f}"),
     "errors": ("error frames/responses", "{:.0f}"),
     "unconfirmed": ("acked - stored rows", "{:.0f}"),
     "kib_per_conn": ("RSS KiB per connection", "{:.1f}"),

@@ -31,6 +31,7 @@ FANOUT_METRICS = (
     "loss_pct",
     "lost",
     "disconnects",
+    "connect_failures",
     "errors",
     "loadgen_cpu_pct",
     "server_cpu_pct",
@@ -52,6 +53,7 @@ class Options:
     fixed_clients: int
     fixed_senders: int
     fixed_rates: tuple[float, ...]
+    fixed_duration: float
     idle_clients: int
     settle: float
     write_clients: int
@@ -131,6 +133,19 @@ def running(ctx: Context, names: Sequence[str], **kwargs: Any) -> Iterator[dict[
             ctx.server_logs.append({"server": server.name, "log": str(server.log_path), **findings})
 
 
+# All load comes from 127.0.0.1 and is meant to be heavy: chat's abuse limits (per-connection
+# and per-address rates, connections per address) would measure the limiter, not the server.
+UNLIMITED = "1000000"
+BENCH_CHAT_ENV = {
+    "CHAT_SOCKET_RATE": UNLIMITED,
+    "CHAT_SOCKET_BURST": UNLIMITED,
+    "CHAT_POST_RATE": UNLIMITED,
+    "CHAT_POST_BURST": UNLIMITED,
+    "CHAT_MAX_CONNECTIONS": UNLIMITED,
+    "CHAT_MAX_CONNECTIONS_PER_ADDRESS": UNLIMITED,
+}
+
+
 def chat_env(options: Options) -> dict[str, str]:
     return {"CHAT_SQLITE_SYNCHRONOUS": options.sqlite_synchronous, **options.chat_env}
 
@@ -156,6 +171,7 @@ def _fanout(
     window: int,
     compression: str | None,
     rates: Sequence[float] | None,
+    duration: float,
 ) -> dict[str, Any]:
     o = ctx.options
     job = {
@@ -168,12 +184,12 @@ def _fanout(
         "compression": compression,
         "rates": list(rates) if rates else None,
         "warmup": o.warmup,
-        "duration": o.duration,
+        "duration": duration,
         "drain": o.drain,
         "run_id": _run_id(),
     }
     phases = len(rates) if rates else 1
-    limit = 30 + clients / 50 + phases * (o.warmup + o.duration + o.drain + 5)
+    limit = 30 + clients / 50 + phases * (o.warmup + duration + o.drain + 5)
     try:
         result = ctx.loadgen.run(job, limit=limit)
     except ServerError as error:
@@ -183,9 +199,10 @@ def _fanout(
 
 
 def _phase_metrics(result: dict[str, Any], phase: dict[str, Any]) -> dict[str, float]:
-    counted = ("disconnects", "errors")
+    counted = ("disconnects", "connect_failures", "errors")
     metrics = {key: float(phase[key]) for key in FANOUT_METRICS if key not in counted}
     metrics["disconnects"] = float(sum(result.get("disconnects", {}).values()))
+    metrics["connect_failures"] = float(sum(result.get("connect_errors", {}).values()))
     metrics["errors"] = float(sum(phase.get("errors", {}).values()))
     return metrics
 
@@ -228,6 +245,7 @@ def fanout_max(ctx: Context) -> None:
                         window=o.window,
                         compression=compression,
                         rates=None,
+                        duration=o.duration,
                     )
                     for run in _fanout_runs("fanout-max", server, rep, result, variant=variant):
                         ctx.record(run)
@@ -241,7 +259,7 @@ def fanout_fixed(ctx: Context) -> None:
             for rate in o.fixed_rates:
                 title = (
                     f"fan-out at fixed load: {o.fixed_clients} clients, {o.fixed_senders} senders,"
-                    f" {rate:g} msg/s in total, {o.duration:g} s, {variant}"
+                    f" {rate:g} msg/s in total, {o.fixed_duration:g} s, {variant}"
                 )
                 label = f"{rate:g} msg/s, {variant}"
                 ctx.block(_peer_block("fanout-fixed", label, title, o, metrics))
@@ -255,6 +273,7 @@ def fanout_fixed(ctx: Context) -> None:
                         window=0,
                         compression=compression,
                         rates=o.fixed_rates,
+                        duration=o.fixed_duration,
                     )
                     for run in _fanout_runs("fanout-fixed", server, rep, result, variant=variant):
                         ctx.record(run)
@@ -354,6 +373,7 @@ def _chat_write_run(ctx: Context, chat: Server, rep: int) -> Run:
         window=o.write_window,
         compression=None,
         rates=None,
+        duration=o.duration,
     )
     added = count_messages(chat.db_path) - before
     if "error" in result or "phases" not in result:
