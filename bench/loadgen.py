@@ -31,7 +31,7 @@ from bench.wsclient import WsClient, open_connection
 NS = 1_000_000_000
 CONNECT_CONCURRENCY = 50
 CONNECT_TIMEOUT = 30.0
-DRAIN_QUIET = 1.0  # seconds without a delivery that end the drain
+DRAIN_QUIET = 2.0  # seconds without a delivery that end the drain
 
 
 # --------------------------------------------------------------------------- CPU and memory
