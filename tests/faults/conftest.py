@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.faults.clients import Ledger
 from tests.support.process import ChatServer, free_port
 
 # The fault tests stream far faster than a person types; the abuse limits are not under test.
@@ -83,3 +85,21 @@ def log_problems(text: str) -> list[str]:
         for line in text.splitlines()
         if "Traceback" in line or " ERROR " in line or " CRITICAL " in line
     ]
+
+
+def assert_acknowledged_stored_once(
+    ledger: Ledger, database_path: Path
+) -> list[tuple[int, str | None, str]]:
+    """Every acknowledged client_id is stored once, under the id it was acknowledged with."""
+    rows = stored_messages(database_path)
+    counts = Counter(client_id for _, client_id, _ in rows if client_id is not None)
+    duplicated = {client_id: n for client_id, n in counts.items() if n > 1}
+    assert not duplicated, f"client_ids stored more than once: {duplicated}"
+    stored_ids = {client_id: message_id for message_id, client_id, _ in rows}
+    missing = {cid: mid for cid, mid in ledger.acked.items() if cid not in stored_ids}
+    assert not missing, f"acknowledged but not stored: {sorted(missing.items())[:10]}"
+    moved = {
+        cid: (mid, stored_ids[cid]) for cid, mid in ledger.acked.items() if mid != stored_ids[cid]
+    }
+    assert not moved, f"acknowledged under another id than stored: {sorted(moved.items())[:10]}"
+    return rows

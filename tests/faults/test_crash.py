@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from tests.faults.clients import HttpPoster, Ledger, SocketSender, finish, wait_until
-from tests.faults.conftest import ProcessFactory, integrity_check, stored_messages
+from tests.faults.conftest import (
+    ProcessFactory,
+    assert_acknowledged_stored_once,
+    integrity_check,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -67,20 +69,3 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_message_and_stores_none_
         ledger.connects,
         dict(ledger.errors),
     )
-
-
-def assert_acknowledged_stored_once(
-    ledger: Ledger, database_path: Path
-) -> list[tuple[int, str | None, str]]:
-    rows = stored_messages(database_path)
-    counts = Counter(client_id for _, client_id, _ in rows)
-    duplicated = {client_id: n for client_id, n in counts.items() if n > 1}
-    assert not duplicated, f"client_ids stored more than once: {duplicated}"
-    stored_ids = {client_id: message_id for message_id, client_id, _ in rows}
-    missing = {cid: mid for cid, mid in ledger.acked.items() if cid not in stored_ids}
-    assert not missing, f"acknowledged but not stored: {sorted(missing.items())[:10]}"
-    moved = {
-        cid: (mid, stored_ids[cid]) for cid, mid in ledger.acked.items() if mid != stored_ids[cid]
-    }
-    assert not moved, f"acknowledged under another id than stored: {sorted(moved.items())[:10]}"
-    return rows
