@@ -7,6 +7,7 @@ import math
 import platform
 from collections.abc import Sequence
 from dataclasses import asdict
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +74,10 @@ def render_block(block: Block, stats: dict[tuple[str, str, str, str], dict[str, 
     rows = [header]
     for metric in block.metrics:
         label, fmt = METRICS.get(metric, (metric, "{:.3g}"))
-        cells = [stats.get((block.scenario, block.variant, col, metric)) for col in block.columns]
-        if all(cell is None for cell in cells):
+        found = [stats.get((block.scenario, block.variant, col, metric)) for col in block.columns]
+        if all(cell is None for cell in found):
             continue
-        row = [label, *(_cell(cell, fmt) for cell in cells)]
+        row = [label, *(_cell(cell, fmt) for cell in found)]
         for a, b in block.ratios:
             num = stats.get((block.scenario, block.variant, a, metric))
             den = stats.get((block.scenario, block.variant, b, metric))
@@ -108,16 +109,14 @@ def render(ctx: Context) -> str:
 
 def machine() -> dict[str, Any]:
     import psutil
-    import tornado
-    import websockets
 
+    packages = ("websockets", "tornado", "uvicorn", "starlette", "sqlalchemy", "aiosqlite")
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpus": psutil.cpu_count(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "websockets": websockets.__version__,
-        "tornado": tornado.version,
+        **{name: metadata.version(name) for name in packages},
     }
 
 

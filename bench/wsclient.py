@@ -107,9 +107,9 @@ class WsClient(asyncio.Protocol):
     def _on_frame(self, frame: Frame) -> None:
         if frame.opcode is Opcode.TEXT or (frame.opcode is Opcode.CONT and self._fragments):
             if not frame.fin:
-                self._fragments.append(frame.data)
+                self._fragments.append(bytes(frame.data))
                 return
-            data = frame.data
+            data = bytes(frame.data)
             if self._fragments:
                 data = b"".join([*self._fragments, data])
                 self._fragments.clear()
