@@ -43,13 +43,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
         engine = create_engine(settings)
         hub = Hub(settings.send_queue_size)
-        backend = create_backend(settings.broadcast_url)
+        backend = create_backend(settings.broadcast_url, channel=settings.broadcast_channel)
         service = ChatService(
             sessionmaker=create_sessionmaker(engine),
             backend=backend,
             renderer=MessageRenderer(environment),
         )
-        await backend.start(hub.deliver)
+        await backend.start(hub.deliver, source=service)
         service.start()
         logger.info(
             "chat ready: database %s, broadcast %s",

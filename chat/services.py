@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chat.broadcast.base import BroadcastBackend
+from chat.broadcast.base import BroadcastBackend, Envelope
 from chat.models import Message
 from chat.rendering import MessageRenderer
 from chat.repository import MessageRepository
@@ -95,5 +95,20 @@ class ChatService:
             html=str(html),
         )
 
+    async def latest_id(self) -> int:
+        """The highest stored id (0 when empty): where a broadcast relay starts."""
+        async with self._sessionmaker() as session:
+            page = await MessageRepository(session).newest(1)
+        return page.messages[-1].id if page.messages else 0
+
+    async def envelopes_after(self, after: int, limit: int) -> list[Envelope]:
+        """Stored messages above `after`, oldest first, framed for a relay's replay."""
+        async with self._sessionmaker() as session:
+            page = await MessageRepository(session).after(after, limit)
+        return [Envelope(row.id, self.present(row).to_frame()) for row in page.messages]
+
     async def _publish(self, rows: Sequence[Message]) -> None:
-        await self._backend.publish([self.present(row).to_frame() for row in rows])
+        # Serialized once here; every hub on every node forwards this very string.
+        await self._backend.publish(
+            [Envelope(row.id, self.present(row).to_frame()) for row in rows]
+        )

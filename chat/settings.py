@@ -19,6 +19,8 @@ class SettingsError(ValueError):
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     broadcast_url: str = "memory://"
+    # Redis channel / PostgreSQL NOTIFY channel shared by the nodes of one deployment.
+    broadcast_channel: str = "chat:messages"
     host: str = "127.0.0.1"
     port: int = 8080
     # Messages rendered into the page itself (the Tornado demo rendered its 200-message cache).
@@ -55,6 +57,7 @@ class Settings:
         settings = cls(
             database_url=reader.text("CHAT_DATABASE_URL", DEFAULT_DATABASE_URL),
             broadcast_url=reader.text("CHAT_BROADCAST_URL", "memory://"),
+            broadcast_channel=reader.text("CHAT_BROADCAST_CHANNEL", "chat:messages"),
             host=reader.text("CHAT_HOST", "127.0.0.1"),
             port=reader.integer("CHAT_PORT", 8080, low=0, high=65535),
             page_messages=reader.integer("CHAT_PAGE_MESSAGES", 100, low=1, high=1000),

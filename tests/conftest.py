@@ -11,6 +11,7 @@ import pytest
 from chat.settings import Settings
 from tests.support.database import sqlite_url, upgrade
 from tests.support.live import LiveServer
+from tests.support.postgres import PostgresDatabase, postgres_database  # noqa: F401
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -25,8 +26,15 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """A fresh SQLite file, migrated to head by Alembic."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh SQLite file, migrated to head by Alembic.
+
+    Parametrized with "postgres" (tests.support.postgres.BOTH_ENGINES) it is instead this run's
+    PostgreSQL database, migrated once and emptied for each test.
+    """
+    if getattr(request, "param", "sqlite") == "postgres":
+        postgres: PostgresDatabase = request.getfixturevalue("postgres_database")
+        return postgres.fresh()
     url = sqlite_url(tmp_path / "chat.db")
     upgrade(url)
     return url

@@ -1,28 +1,58 @@
-"""The interface every fan-out backend implements (in-process memory, Redis, ...)."""
+"""The interface every fan-out backend implements (in-process memory, Redis, PostgreSQL)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
-# Called once per published frame on every node, in publish order, from the event loop.
+# Called once per delivered frame on every node, from the event loop; never awaits a client.
 FrameHandler = Callable[[str], None]
 
 
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A stored message on its way to the hubs: its id and its frame, serialized once."""
+
+    id: int
+    frame: str
+
+
+class MessageSource(Protocol):
+    """Where a node re-reads committed messages after it lost its broker (the database)."""
+
+    async def latest_id(self) -> int:
+        """The highest stored id, 0 when there is none."""
+        ...
+
+    async def envelopes_after(self, after: int, limit: int) -> Sequence[Envelope]:
+        """Up to `limit` stored messages with an id above `after`, in id order."""
+        ...
+
+
 class BroadcastBackend(ABC):
-    """Carries serialized frames from the node that stored a message to every node's hub."""
+    """Carries stored messages from the node that committed them to every node's hub."""
 
     @abstractmethod
-    async def start(self, on_frame: FrameHandler) -> None:
-        """Connect and begin handing every published frame to `on_frame`."""
+    async def start(self, on_frame: FrameHandler, *, source: MessageSource | None = None) -> None:
+        """Begin handing every published frame to `on_frame`, once per message.
+
+        Backends that cross processes use `source` to replay what they missed while their
+        broker was unreachable.
+        """
 
     @abstractmethod
     async def stop(self) -> None:
         """Stop listening and release connections; safe to call twice."""
 
     @abstractmethod
-    async def publish(self, frames: Sequence[str]) -> None:
-        """Publish frames in order. Raises if the backend cannot take them."""
+    async def publish(self, envelopes: Sequence[Envelope]) -> None:
+        """Publish committed messages in commit order.
+
+        Never fails because a broker is down: the messages are stored, so the backend delivers
+        them later (after a replay) instead. Raises only when the backend is not started.
+        """
 
     @property
     @abstractmethod

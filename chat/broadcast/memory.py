@@ -4,25 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chat.broadcast.base import BroadcastBackend, FrameHandler
+from chat.broadcast.base import BroadcastBackend, Envelope, FrameHandler, MessageSource
 
 
 class MemoryBackend(BroadcastBackend):
     def __init__(self) -> None:
         self._on_frame: FrameHandler | None = None
 
-    async def start(self, on_frame: FrameHandler) -> None:
+    async def start(self, on_frame: FrameHandler, *, source: MessageSource | None = None) -> None:
+        # One process sees every publish as it happens: there is nothing to replay.
         self._on_frame = on_frame
 
     async def stop(self) -> None:
         self._on_frame = None
 
-    async def publish(self, frames: Sequence[str]) -> None:
+    async def publish(self, envelopes: Sequence[Envelope]) -> None:
         on_frame = self._on_frame
         if on_frame is None:
             raise RuntimeError("the memory backend is not started")
-        for frame in frames:
-            on_frame(frame)
+        for envelope in envelopes:
+            on_frame(envelope.frame)
 
     @property
     def ready(self) -> bool:

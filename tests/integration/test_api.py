@@ -13,6 +13,9 @@ from openapi_spec_validator import validate as validate_spec
 
 from chat.openapi import OPENAPI_DOCUMENT
 from tests.support.live import LiveServer
+from tests.support.postgres import BOTH_ENGINES
+
+pytestmark = BOTH_ENGINES
 
 
 @pytest.fixture

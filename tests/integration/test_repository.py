@@ -11,6 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from chat.db import create_engine, create_sessionmaker
 from chat.repository import MessageRepository, NewMessage
 from chat.settings import Settings
+from tests.support.postgres import BOTH_ENGINES
+
+pytestmark = BOTH_ENGINES
 
 ROWS = 2_345
 

@@ -1,0 +1,157 @@
+"""PostgreSQL LISTEN/NOTIFY transport for the relay (`CHAT_BROADCAST_URL=postgresql://...`).
+
+For deployments that have PostgreSQL and no Redis. A NOTIFY payload holds at most 8000 bytes,
+so each notification carries lines of `"<id> <frame>"` while they fit and a bare `"<id>"` for a
+message whose frame alone is too large; the receiving relay reads those from the database.
+The listening connection is watched by asyncpg's termination callback and a `SELECT 1` whenever
+it has been quiet for `heartbeat` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+
+import asyncpg
+
+from chat.broadcast.base import Envelope
+from chat.broadcast.relay import BrokerUnavailable, Received, Transport, describe
+
+# PostgreSQL refuses payloads of 8000 bytes or more; keep a margin.
+MAX_PAYLOAD_BYTES = 7900
+MAX_QUEUED_NOTIFICATIONS = 10_000
+
+_LOST = object()
+
+
+def asyncpg_dsn(url: str) -> str:
+    """Accept the SQLAlchemy spelling too: postgresql+asyncpg://... -> postgresql://..."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme.split('+', 1)[0]}{sep}{rest}"
+
+
+class PostgresTransport(Transport):
+    name = "PostgreSQL LISTEN/NOTIFY"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        channel: str,
+        heartbeat: float = 1.0,
+        dead_after: float = 3.0,
+        timeout: float = 3.0,
+    ) -> None:
+        self._dsn = asyncpg_dsn(url)
+        self._channel = channel
+        self._heartbeat = heartbeat
+        self._dead_after = dead_after
+        self._timeout = timeout
+        self._listener: asyncpg.Connection | None = None
+        self._publisher: asyncpg.Connection | None = None
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+
+    async def connect(self) -> None:
+        await self.close()
+        queue: asyncio.Queue[object] = asyncio.Queue(maxsize=MAX_QUEUED_NOTIFICATIONS)
+        self._queue = queue
+
+        def on_notify(_connection: object, _pid: int, _channel: str, payload: str) -> None:
+            try:
+                queue.put_nowait(payload)
+            except asyncio.QueueFull:
+                # Falling this far behind is a gap: reconnect, and the replay fills it.
+                queue.get_nowait()
+                queue.put_nowait(_LOST)
+
+        try:
+            connection = await self._connect("listener")
+        except (asyncpg.PostgresError, OSError) as error:
+            raise BrokerUnavailable(f"cannot connect: {describe(error)}") from error
+        self._listener = connection
+        connection.add_termination_listener(lambda _connection: queue.put_nowait(_LOST))
+        try:
+            await connection.add_listener(self._channel, on_notify)
+        except (asyncpg.PostgresError, OSError) as error:
+            raise BrokerUnavailable(f"cannot LISTEN: {describe(error)}") from error
+
+    async def _connect(self, role: str) -> asyncpg.Connection:
+        # Named per process and role, so pg_stat_activity tells the nodes' connections apart.
+        return await asyncpg.connect(
+            self._dsn,
+            timeout=self._timeout,
+            server_settings={"application_name": f"chat-{role}-{os.getpid()}"},
+        )
+
+    async def receive(self) -> Sequence[Received]:
+        connection = self._listener
+        if connection is None:
+            raise BrokerUnavailable("not listening")
+        try:
+            item = await asyncio.wait_for(self._queue.get(), self._heartbeat)
+        except TimeoutError:
+            try:
+                await connection.fetchval("SELECT 1", timeout=self._dead_after)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
+                raise BrokerUnavailable(f"heartbeat failed: {describe(error)}") from error
+            return []
+        received: list[Received] = []
+        while True:
+            if item is _LOST:
+                raise BrokerUnavailable("the listening connection was closed")
+            assert isinstance(item, str)
+            received.extend(_decode(item))
+            if self._queue.empty():
+                return received
+            item = self._queue.get_nowait()
+
+    async def publish(self, envelopes: Sequence[Envelope]) -> None:
+        try:
+            if self._publisher is None or self._publisher.is_closed():
+                self._publisher = await self._connect("publisher")
+            for payload in _payloads(envelopes):
+                await self._publisher.execute("SELECT pg_notify($1, $2)", self._channel, payload)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+            publisher, self._publisher = self._publisher, None
+            if publisher is not None:
+                publisher.terminate()
+            raise BrokerUnavailable(f"NOTIFY failed: {describe(error)}") from error
+
+    async def close(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.terminate()  # never waits on a connection that may be dead
+
+    async def shutdown(self) -> None:
+        await self.close()
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            publisher.terminate()
+
+
+def _payloads(envelopes: Sequence[Envelope]) -> list[str]:
+    payloads: list[str] = []
+    lines: list[str] = []
+    size = 0
+    for envelope in envelopes:
+        line = f"{envelope.id} {envelope.frame}"
+        if len(line.encode()) > MAX_PAYLOAD_BYTES:
+            line = str(envelope.id)  # receivers read this one from the database
+        line_size = len(line.encode()) + 1
+        if lines and size + line_size > MAX_PAYLOAD_BYTES:
+            payloads.append("\n".join(lines))
+            lines, size = [], 0
+        lines.append(line)
+        size += line_size
+    if lines:
+        payloads.append("\n".join(lines))
+    return payloads
+
+
+def _decode(payload: str) -> list[Received]:
+    received = []
+    for line in payload.split("\n"):
+        raw_id, separator, frame = line.partition(" ")
+        received.append(Received(int(raw_id), frame if separator else None))
+    return received

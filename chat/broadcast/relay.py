@@ -1,0 +1,333 @@
+"""The relay: cross-process fan-out that heals after broker outages.
+
+A `Transport` (Redis pub/sub, PostgreSQL LISTEN/NOTIFY) only moves envelopes. The `Relay` around
+it gives the hub its guarantees:
+
+* a node hands its own messages to its hub directly, then queues them for the broker; the echo
+  that comes back is dropped, so local clients never depend on the broker;
+* every other node's listener hands each message to its hub once: a bounded window of recently
+  relayed ids drops duplicates (live echoes, replays, retried publishes);
+* the listener is supervised: a dead connection (an error, or silence past the transport's
+  heartbeat deadline) is logged, closed and reopened with capped exponential backoff, and after
+  every (re)subscribe the node replays from the database what it may have missed;
+* publishing never fails a post: while the broker is down messages wait in a bounded outbox and
+  go out after reconnecting.
+
+Why the replay starts below the highest id seen: ids are handed out when a transaction inserts,
+not when it commits, so across nodes id 10 can commit (and be published) after id 11. The replay
+therefore starts at the highest id relayed at least `grace` seconds before the connection was
+last known healthy; every lower id was committed and published by then, hence seen. Messages
+already relayed above that floor are skipped by the id window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from chat.broadcast.base import BroadcastBackend, Envelope, FrameHandler, MessageSource
+
+logger = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(Exception):
+    """The broker connection failed or went silent; the relay reconnects."""
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A message announced by the broker; `frame` is None when only the id fit the payload."""
+
+    id: int
+    frame: str | None
+
+
+class Transport(ABC):
+    """One node's connection to a broker. The relay supervises it and never shares it."""
+
+    name: str = "broker"
+
+    @abstractmethod
+    async def connect(self) -> None:
+        """Open the connection and subscribe. Raises BrokerUnavailable."""
+
+    @abstractmethod
+    async def receive(self) -> Sequence[Received]:
+        """Wait for the next announcements; an empty list is a heartbeat answer.
+
+        Raises BrokerUnavailable when the connection fails or stays silent past its deadline.
+        """
+
+    @abstractmethod
+    async def publish(self, envelopes: Sequence[Envelope]) -> None:
+        """Send envelopes in order. Raises BrokerUnavailable."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Drop the subscription; safe to call at any time. Publishing may go on."""
+
+    async def shutdown(self) -> None:
+        """Release every connection, the publisher's too; the node is stopping."""
+        await self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class RelayTiming:
+    connect_timeout: float = 3.0
+    publish_timeout: float = 2.0
+    backoff_initial: float = 0.1
+    backoff_max: float = 5.0
+    # Longest time from an id being handed out to its publish reaching the broker.
+    grace: float = 5.0
+    # How long relayed ids are remembered for de-duplication (and the cap on how many).
+    retain: float = 120.0
+    max_remembered: int = 100_000
+    # Messages kept for the broker while it is unreachable.
+    max_outbox: int = 10_000
+    replay_page: int = 500
+    # How long start() waits for the first connection before serving without it.
+    start_wait: float = 3.0
+
+
+class Relay(BroadcastBackend):
+    def __init__(self, transport: Transport, timing: RelayTiming | None = None) -> None:
+        self._transport = transport
+        self._timing = timing or RelayTiming()
+        self._on_frame: FrameHandler | None = None
+        self._source: MessageSource | None = None
+        # id -> monotonic time it was handed to the hub; insertion order is time order.
+        self._relayed: dict[int, float] = {}
+        self._floor = 0  # replay never starts below this (ids at start, forgotten ids)
+        self._healthy_at = 0.0
+        self._connected = asyncio.Event()
+        self._outbox: deque[Envelope] = deque()
+        self._outbox_filled = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.replayed = 0  # messages delivered by replays, for logs and tests
+
+    async def start(self, on_frame: FrameHandler, *, source: MessageSource | None = None) -> None:
+        if source is None:
+            raise ValueError(f"the {self._transport.name} relay needs a message source to replay")
+        self._on_frame = on_frame
+        self._source = source
+        self._floor = await source.latest_id()
+        self._healthy_at = time.monotonic()
+        self._tasks = [
+            asyncio.create_task(self._supervise(), name=f"{self._transport.name}-listener"),
+            asyncio.create_task(self._publish_loop(), name=f"{self._transport.name}-publisher"),
+        ]
+        try:
+            await asyncio.wait_for(self._connected.wait(), self._timing.start_wait)
+        except TimeoutError:
+            logger.error(
+                "%s unreachable at start; serving this node alone until it answers",
+                self._transport.name,
+            )
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if tasks:
+            await self._transport.shutdown()
+        if self._outbox:
+            logger.warning(
+                "stopping with %d message(s) not sent to %s; other nodes replay them",
+                len(self._outbox),
+                self._transport.name,
+            )
+        self._connected.clear()
+        self._on_frame = None
+
+    async def publish(self, envelopes: Sequence[Envelope]) -> None:
+        if self._on_frame is None:
+            raise RuntimeError(f"the {self._transport.name} relay is not started")
+        for envelope in envelopes:
+            self._deliver(envelope.id, envelope.frame)
+        self._outbox.extend(envelopes)
+        overflow = len(self._outbox) - self._timing.max_outbox
+        if overflow > 0:
+            for _ in range(overflow):
+                self._outbox.popleft()
+            logger.error(
+                "%s outbox full: %d message(s) not published; nodes that stayed connected "
+                "show them only after their clients reconnect",
+                self._transport.name,
+                overflow,
+            )
+        self._outbox_filled.set()
+
+    @property
+    def ready(self) -> bool:
+        return self._connected.is_set()
+
+    # ---- delivery and de-duplication ----
+
+    def _deliver(self, message_id: int, frame: str) -> bool:
+        """Hand a frame to the hub unless this id was relayed already."""
+        if message_id in self._relayed:
+            return False
+        assert self._on_frame is not None
+        now = time.monotonic()
+        self._relayed[message_id] = now
+        self._forget_old(now)
+        self._on_frame(frame)
+        return True
+
+    def _forget_old(self, now: float) -> None:
+        # Forget only while connected: during an outage the entries are what the replay needs.
+        limit = self._timing.max_remembered
+        horizon = now - self._timing.retain
+        while self._relayed:
+            oldest_id, at = next(iter(self._relayed.items()))
+            if len(self._relayed) <= limit and (at > horizon or not self._connected.is_set()):
+                return
+            del self._relayed[oldest_id]
+            self._floor = max(self._floor, oldest_id)
+
+    def _replay_floor(self) -> int:
+        """The highest id below which every message was surely relayed already."""
+        cutoff = self._healthy_at - self._timing.grace
+        floor = self._floor
+        for message_id, at in self._relayed.items():
+            if at > cutoff:
+                break
+            floor = max(floor, message_id)
+        return floor
+
+    async def _accept(self, batch: Sequence[Received]) -> None:
+        for item in batch:
+            if item.id in self._relayed:
+                continue
+            frame = item.frame
+            if frame is None:
+                frame = await self._fetch(item.id)
+                if frame is None:
+                    continue
+            self._deliver(item.id, frame)
+
+    async def _fetch(self, message_id: int) -> str | None:
+        assert self._source is not None
+        envelopes = await self._source.envelopes_after(message_id - 1, 1)
+        if envelopes and envelopes[0].id == message_id:
+            return envelopes[0].frame
+        logger.error("announced message %d is not in the database", message_id)
+        return None
+
+    async def _replay(self) -> int:
+        assert self._source is not None
+        after = self._replay_floor()
+        delivered = 0
+        while True:
+            page = await self._source.envelopes_after(after, self._timing.replay_page)
+            delivered += sum(self._deliver(envelope.id, envelope.frame) for envelope in page)
+            if len(page) < self._timing.replay_page:
+                return delivered
+            after = page[-1].id
+
+    # ---- supervised tasks ----
+
+    async def _supervise(self) -> None:
+        failures = 0
+        while True:
+            try:
+                async with asyncio.timeout(self._timing.connect_timeout):
+                    await self._transport.connect()
+                # Subscribed first, then replay: whatever is published from now on arrives live.
+                replayed = await self._replay()
+                self.replayed += replayed
+                self._healthy_at = time.monotonic()
+                self._connected.set()
+                if failures:
+                    logger.warning(
+                        "%s reconnected after %d attempt(s); replayed %d missed message(s)",
+                        self._transport.name,
+                        failures,
+                        replayed,
+                    )
+                failures = 0
+                while True:
+                    batch = await self._transport.receive()
+                    self._healthy_at = time.monotonic()
+                    await self._accept(batch)
+            except (BrokerUnavailable, OSError, TimeoutError, SQLAlchemyError) as error:
+                failures += 1
+                self._lost(error, failures)
+            except Exception:
+                failures += 1
+                logger.exception("%s listener failed; reconnecting", self._transport.name)
+                self._connected.clear()
+            await self._transport.close()
+            await asyncio.sleep(self._backoff(failures))
+
+    def _lost(self, error: Exception, failures: int) -> None:
+        was_connected = self._connected.is_set()
+        self._connected.clear()
+        if was_connected:
+            logger.error(
+                "%s connection lost (%s); reconnecting, then replaying from the database",
+                self._transport.name,
+                describe(error),
+            )
+        elif failures == 1 or failures % 10 == 0:
+            logger.warning(
+                "%s unreachable (attempt %d): %s",
+                self._transport.name,
+                failures,
+                describe(error),
+            )
+
+    def _backoff(self, failures: int) -> float:
+        timing = self._timing
+        delay = min(timing.backoff_max, timing.backoff_initial * 2 ** (failures - 1))
+        return delay * random.uniform(0.5, 1.0)  # jitter: nodes do not reconnect in lockstep
+
+    async def _publish_loop(self) -> None:
+        failures = 0
+        while True:
+            await self._outbox_filled.wait()
+            await self._connected.wait()
+            if not self._outbox:
+                self._outbox_filled.clear()
+                continue
+            batch = [self._outbox.popleft() for _ in range(min(256, len(self._outbox)))]
+            try:
+                async with asyncio.timeout(self._timing.publish_timeout):
+                    await self._transport.publish(batch)
+            except (BrokerUnavailable, OSError, TimeoutError) as error:
+                # Put them back in front; a publish that did arrive is de-duplicated downstream.
+                self._outbox.extendleft(reversed(batch))
+                failures += 1
+                if failures == 1 or failures % 10 == 0:
+                    logger.warning(
+                        "publishing %d message(s) to %s failed (%s); will retry",
+                        len(batch),
+                        self._transport.name,
+                        describe(error),
+                    )
+                await asyncio.sleep(self._backoff(failures))
+            except Exception:
+                self._outbox.extendleft(reversed(batch))
+                failures += 1
+                logger.exception("publishing to %s failed unexpectedly", self._transport.name)
+                await asyncio.sleep(self._backoff(failures))
+            else:
+                failures = 0
+
+
+def describe(error: BaseException) -> str:
+    """An error for a log line: its message, or its type when it has none (timeouts)."""
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
