@@ -89,8 +89,7 @@ def _routes() -> list[Route | WebSocketRoute | Mount]:
     return [
         Route("/", pages.index, methods=["GET"], name="index"),
         Route("/a/message/new", pages.post_message_form, methods=["POST"], name="post_form"),
-        Route("/api/messages", api.list_messages, methods=["GET"], name="list_messages"),
-        Route("/api/messages", api.create_message, methods=["POST"], name="create_message"),
+        Route("/api/messages", api.MessagesEndpoint, name="messages"),
         Route("/api/openapi.json", api.openapi_document, methods=["GET"], name="openapi"),
         Route("/healthz", api.healthz, methods=["GET"], name="healthz"),
         Route("/readyz", api.readyz, methods=["GET"], name="readyz"),

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+# NUL characters are refused everywhere; a body also needs one character that is not a space.
+_NO_NUL = "^[^\\u0000]*$"
+_NO_NUL_SOME_TEXT = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+
 _ERROR = {
     "type": "object",
     "required": ["error", "detail"],
@@ -40,9 +44,21 @@ _NEW_MESSAGE = {
     "type": "object",
     "required": ["body"],
     "properties": {
-        "body": {"type": "string", "minLength": 1},
-        "author": {"type": ["string", "null"], "maxLength": 64},
-        "client_id": {"type": ["string", "null"], "minLength": 1, "maxLength": 64},
+        "body": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 2000,
+            "pattern": _NO_NUL_SOME_TEXT,
+            "description": "At least one non-space character, no NUL; the length limit is "
+            "CHAT_MAX_MESSAGE_CHARS (2000 by default).",
+        },
+        "author": {"type": ["string", "null"], "maxLength": 64, "pattern": _NO_NUL},
+        "client_id": {
+            "type": ["string", "null"],
+            "minLength": 1,
+            "maxLength": 64,
+            "pattern": _NO_NUL,
+        },
     },
 }
 
@@ -83,7 +99,7 @@ OPENAPI_DOCUMENT: dict[str, Any] = {
                         "in": "query",
                         "required": False,
                         "description": "Page size; larger values are clamped to the maximum.",
-                        "schema": {"type": "integer", "minimum": 1},
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
                     },
                     _cursor_parameter("before", "Only messages with a smaller id", 1),
                     _cursor_parameter("after", "Only messages with a larger id", 0),

@@ -30,7 +30,8 @@ def linkify(text: str) -> Markup:
             continue
         start = match.start()
         parts.append(str(escape(text[position:start])))
-        href = url if "://" in url else f"http://{url}"
+        # Decide by how the match starts: "www.http://x" is a www. host, not an http URL.
+        href = f"http://{url}" if url[:4].lower() == "www." else url
         parts.append(
             f'<a href="{escape(href)}" rel="nofollow noopener noreferrer" '
             f'target="_blank">{escape(url)}</a>'
@@ -60,8 +61,12 @@ def _trim_url(url: str) -> str:
 
 
 def _has_host(url: str) -> bool:
-    rest = url.split("://", 1)[1] if "://" in url else url[len("www.") :]
-    return bool(rest) and rest[0] not in "/?#.:"
+    """Whether what is left after trimming still starts a link and names something after it."""
+    for prefix in ("www.", "https://", "http://"):
+        if url[: len(prefix)].lower() == prefix:
+            rest = url[len(prefix) :]
+            return bool(rest) and rest[0] not in "/?#.:"
+    return False
 
 
 def create_environment(templates_dir: Path = DEFAULT_TEMPLATES_DIR) -> jinja2.Environment:

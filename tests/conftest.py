@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from chat.settings import Settings
 from tests.support.database import sqlite_url, upgrade
 from tests.support.live import LiveServer
 from tests.support.postgres import PostgresDatabase, postgres_database  # noqa: F401
+
+# Under CI the property-based tests replay the same examples every run, so a red build always
+# reproduces; locally they explore new examples each time.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI") == "true":
+    hypothesis_settings.load_profile("ci")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

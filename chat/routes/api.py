@@ -7,6 +7,7 @@ import json
 import logging
 
 from sqlalchemy import text
+from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -26,6 +27,16 @@ from chat.writer import StorageUnavailable
 logger = logging.getLogger(__name__)
 
 READINESS_TIMEOUT_SECONDS = 2.0
+
+
+class MessagesEndpoint(HTTPEndpoint):
+    """`/api/messages`: one route, so 405 answers list every method it supports in `Allow`."""
+
+    async def get(self, request: Request) -> Response:
+        return await list_messages(request)
+
+    async def post(self, request: Request) -> Response:
+        return await create_message(request)
 
 
 async def list_messages(request: Request) -> Response:

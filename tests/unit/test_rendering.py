@@ -30,6 +30,10 @@ def links(text: str) -> list[str | None]:
         ("http:// nothing", []),
         ("www. nothing", []),
         ("xhttp://glued.example", []),
+        # Found by the property tests: a www. host is linked as such, whatever follows.
+        ("www.http://0 x", ["http://www.http://0"]),
+        ("just www. here", []),
+        ("www.", []),
     ],
 )
 def test_linkify_finds_links(text: str, expected: list[str]) -> None:
