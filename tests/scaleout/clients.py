@@ -66,7 +66,8 @@ class Collector:
 
     async def send(self, body: str, *, client_id: str) -> None:
         assert self._connection is not None
-        await self._connection.send(json.dumps({"body": body, "client_id": client_id}))
+        payload = {"body": body, "client_id": client_id}
+        await self._connection.send(json.dumps(payload, ensure_ascii=False))
 
     @property
     def local_port(self) -> int:
