@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=3.0, help="seconds per measurement")
     p.add_argument("--warmup", type=float, default=0.5, help="seconds of load before measuring")
     p.add_argument(
-        "--drain", type=float, default=10.0, help="max seconds to wait for late deliveries"
+        "--drain", type=float, default=6.0, help="max seconds to wait for late deliveries"
     )
     p.add_argument("--fanout-clients", type=int, default=100)
     p.add_argument("--fanout-senders", type=int, default=10)
@@ -129,6 +129,7 @@ def needs_chat(options: Options) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    clock = time.monotonic()
     args = build_parser().parse_args(argv)
     options = options_from(args)
     if needs_chat(options) and not chat_available():
@@ -136,7 +137,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     raise_fd_limit()  # inherited by the servers and the load generator
     started = datetime.now(UTC)
-    clock = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix="chat-bench-"))
     out = args.out or RESULTS_DIR / f"{started:%Y%m%dT%H%M%SZ}.json"
     ctx = Context(options, scratch, LoadGenerator(scratch / "loadgen.log"))
