@@ -100,11 +100,29 @@ def render_block(block: Block, stats: dict[tuple[str, str, str, str], dict[str, 
 def render(ctx: Context) -> str:
     stats = {(s["scenario"], s["variant"], s["server"], s["metric"]): s for s in summary(ctx.runs)}
     parts = [render_block(block, stats) for block in ctx.blocks]
+    parts.append(_load_note(ctx.runs))
     parts.append(
         "Cells: median (min-max) over repetitions. Ratios are of medians: above 1 means chat has"
         " more of it (better for rates, worse for latency, memory and loss)."
     )
     return "\n\n".join(parts)
+
+
+def _load_note(runs: Sequence[Run]) -> str:
+    """Say how busy the rest of the machine was: the figures assume it was idle."""
+    own = [r.metrics["loadgen_cpu_pct"] for r in runs if "loadgen_cpu_pct" in r.metrics]
+    other = [r.metrics["other_cpu_pct"] for r in runs if "other_cpu_pct" in r.metrics]
+    if not other:
+        return "Load generator CPU: see each table."
+    own_stats, other_stats = summarize(own), summarize(other)
+    note = (
+        f"Load generator CPU over all runs: median {own_stats['median']:.0f} %, max"
+        f" {own_stats['max']:.0f} % of a core. Other processes on the machine: median"
+        f" {other_stats['median']:.0f} %, max {other_stats['max']:.0f} % of a core"
+    )
+    if other_stats["median"] > 25:
+        note += " -- the machine was busy with other work: treat the figures as rough"
+    return note + "."
 
 
 def machine() -> dict[str, Any]:
