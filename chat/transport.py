@@ -1,7 +1,13 @@
 """The uvicorn WebSocket protocol the server runs (`--ws chat.transport:ChatWebSocketProtocol`).
 
-It is uvicorn's websockets-sansio implementation with two changes that the ASGI interface
-cannot express:
+It is uvicorn's websockets-sansio implementation with changes that the ASGI interface cannot
+express:
+
+* Broadcast frames are framed (and compressed) once and the same bytes are written to every
+  connection: a `websocket.send` message may carry a `chat.shared` SharedFrame whose wire bytes
+  are cached per encoding. permessage-deflate is negotiated with no context takeover in either
+  direction, which makes a compressed message independent of the connection (so the bytes can
+  be shared) and leaves no zlib state on an idle connection.
 
 * A close frame is sent even while the peer has stopped reading. uvicorn waits for the write
   buffer to drain before every send, so closing a slow consumer would wait forever; the close
@@ -15,14 +21,27 @@ cannot express:
 from __future__ import annotations
 
 import logging
+from collections.abc import Hashable
+from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.extensions.permessage_deflate import (
+    PerMessageDeflate,
+    ServerPerMessageDeflateFactory,
+)
+from websockets.frames import Frame, Opcode
+from websockets.server import ServerProtocol
+
+from chat.wire import SharedFrame
 
 logger = logging.getLogger(__name__)
 
 CLOSE_INVALID_UTF8 = 1007
 # Seconds a closed connection may still take to flush and finish the handshake before abort.
 CLOSE_TIMEOUT_SECONDS = 5.0
+# uvicorn's own choices for permessage-deflate, plus no context takeover both ways.
+DEFLATE_WINDOW_BITS = 12
+DEFLATE_COMPRESS_SETTINGS = {"memLevel": 5}
 
 
 class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -30,6 +49,20 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.close_timeout = CLOSE_TIMEOUT_SECONDS
         self._write_paused = False
+        if self.config.ws_per_message_deflate:
+            self.conn = ServerProtocol(
+                extensions=[
+                    ServerPerMessageDeflateFactory(
+                        server_no_context_takeover=True,
+                        client_no_context_takeover=True,
+                        server_max_window_bits=DEFLATE_WINDOW_BITS,
+                        client_max_window_bits=DEFLATE_WINDOW_BITS,
+                        compress_settings=DEFLATE_COMPRESS_SETTINGS,
+                    )
+                ],
+                max_size=self.config.ws_max_size,
+                logger=logging.getLogger("uvicorn.error"),
+            )
 
     def pause_writing(self) -> None:
         self._write_paused = True
@@ -39,18 +72,56 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         self._write_paused = False
         super().resume_writing()
 
-    async def send(self, message: object) -> None:  # type: ignore[override]
-        if not (isinstance(message, dict) and message.get("type") == "websocket.close"):
-            await super().send(message)  # type: ignore[arg-type]
+    async def send(self, message: Any) -> None:
+        shared = message.get("chat.shared")
+        if isinstance(shared, SharedFrame) and await self._send_shared(shared):
+            return
+        if message.get("type") != "websocket.close":
+            await super().send(message)
+            if message.get("type") == "websocket.http.response.body" and self.close_sent:
+                # A denial response (the 429/503 connection caps) ends the handshake as
+                # deliberately as a 403 does, but uvicorn marks only the 403 so and would log
+                # "ASGI callable returned without completing handshake" at ERROR.
+                self.handshake_complete = True
             return
         self.writable.set()  # let the close frame through even if the peer reads nothing
         try:
-            await super().send(message)  # type: ignore[arg-type]
+            await super().send(message)
         finally:
             if self._write_paused and not self.disconnected:
                 self.writable.clear()
         if self.close_sent and not self.disconnected:
             self.loop.call_later(2 * self.close_timeout, self._abort_if_open)
+
+    async def _send_shared(self, frame: SharedFrame) -> bool:
+        """Write a broadcast frame from its cached wire bytes; False if this connection cannot."""
+        await self.writable.wait()
+        if self.disconnected:
+            return False  # let uvicorn's own path report the disconnect
+        if not self.handshake_complete or self.close_sent or self.initial_response is not None:
+            return False
+        key = self._encoding_key()
+        if key is None:
+            return False
+        wire = frame.encoded.get(key)
+        if wire is None:
+            wire = Frame(Opcode.TEXT, frame.utf8).serialize(
+                mask=False, extensions=self.conn.extensions
+            )
+            frame.encoded[key] = wire
+        self.transport.write(wire)
+        return True
+
+    def _encoding_key(self) -> Hashable | None:
+        """What the wire bytes of a frame depend on for this connection, if they can be shared."""
+        extensions = self.conn.extensions
+        if not extensions:
+            return "plain"
+        if len(extensions) == 1 and isinstance(extensions[0], PerMessageDeflate):
+            deflate = extensions[0]
+            if deflate.local_no_context_takeover:
+                return ("deflate", deflate.local_max_window_bits)
+        return None  # compression state carries over between messages: frame per connection
 
     def _abort_if_open(self) -> None:
         if not self.disconnected:

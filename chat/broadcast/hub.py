@@ -1,40 +1,71 @@
 """The local hub: every open socket on this process subscribes with a bounded queue.
 
-Delivery never awaits a client. A frame is put on each subscriber's queue without waiting; a
-subscriber whose queue is full is evicted (its connection is then closed), so one slow reader
-never delays anybody else and never makes the server buffer without bound.
+Delivery never awaits a client. A frame is appended to each subscriber's queue without waiting;
+a subscriber whose queue is full is evicted (its connection is then closed), so one slow reader
+never delays anybody else and never makes the server buffer without bound. Each frame is wrapped
+once per delivery and the same object is queued for every subscriber.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
+from collections.abc import Callable
+
+from chat.wire import SharedFrame
 
 logger = logging.getLogger(__name__)
 
 
 class Subscriber:
+    """A bounded queue of frames for one connection, drained by that connection's sender."""
+
+    __slots__ = ("_frames", "_limit", "_waiter", "evicted", "on_evicted")
+
     def __init__(self, queue_size: int) -> None:
-        self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=queue_size)
-        self.evicted = asyncio.Event()
+        self._frames: deque[SharedFrame] = deque()
+        self._limit = queue_size
+        self._waiter: asyncio.Future[None] | None = None
+        self.evicted = False
+        # Called once on eviction: the sender may be stuck writing to a reader that stopped,
+        # so the connection must be told rather than find out from its queue.
+        self.on_evicted: Callable[[], None] | None = None
 
-    def offer(self, frame: str) -> bool:
+    def offer(self, frame: SharedFrame | str) -> bool:
         """Queue a frame; on a full queue mark this subscriber evicted and return False."""
-        if self.evicted.is_set():
+        if self.evicted:
             return False
-        try:
-            self._queue.put_nowait(frame)
-        except asyncio.QueueFull:
-            self.evicted.set()
-            return False
-        return True
+        if len(self._frames) >= self._limit:
+            self.evicted = True
+            self._frames.clear()
+            if self.on_evicted is not None:
+                self.on_evicted()
+        else:
+            self._frames.append(frame if isinstance(frame, SharedFrame) else SharedFrame(frame))
+        self._wake()
+        return not self.evicted
 
-    async def next_frame(self) -> str:
-        return await self._queue.get()
+    async def next_frame(self) -> SharedFrame | None:
+        """The next frame in order, or None once this subscriber has been evicted."""
+        while not self._frames and not self.evicted:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        if self.evicted:
+            return None
+        return self._frames.popleft()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     @property
     def pending(self) -> int:
-        return self._queue.qsize()
+        return len(self._frames)
 
 
 class Hub:
@@ -50,7 +81,8 @@ class Hub:
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.discard(subscriber)
 
-    def deliver(self, frame: str) -> None:
+    def deliver(self, text: str) -> None:
+        frame = SharedFrame(text)
         evicted = [sub for sub in self._subscribers if not sub.offer(frame)]
         for subscriber in evicted:
             self._subscribers.discard(subscriber)

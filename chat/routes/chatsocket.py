@@ -119,27 +119,37 @@ async def _deny_too_many(websocket: WebSocket, refused: str) -> None:
 
 
 async def _serve(connection: _Connection) -> None:
-    await _run_tasks(connection)
-    if connection.subscriber.evicted.is_set():
-        logger.warning("closing slow consumer %s: send queue full", connection.client)
-        await _close(connection.websocket, CLOSE_SLOW_CONSUMER, "slow consumer: send queue full")
-    elif connection.close_code is not None:
+    """Receive in this task, send in another; whichever ends first ends the connection."""
+    sender = asyncio.create_task(_send_loop(connection))
+    evictions: list[asyncio.Task[None]] = []  # held so the task is not garbage-collected
+
+    def on_evicted() -> None:
+        evictions.append(asyncio.create_task(_evict(connection, sender)))
+
+    connection.subscriber.on_evicted = on_evicted
+    try:
+        await _receive_loop(connection)
+    finally:
+        connection.subscriber.on_evicted = None
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await sender
+        for eviction in evictions:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await eviction
+    if connection.close_code is not None and not evictions:
         await _close(connection.websocket, connection.close_code, connection.close_reason)
 
 
-async def _run_tasks(connection: _Connection) -> None:
-    receiver = asyncio.create_task(_receive_loop(connection))
-    sender = asyncio.create_task(_send_loop(connection))
-    evicted = asyncio.create_task(connection.subscriber.evicted.wait())
-    tasks = {receiver, sender, evicted}
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+async def _evict(connection: _Connection, sender: asyncio.Task[None]) -> None:
+    """Close a reader that fell `send_queue_size` frames behind; its page catches up later."""
+    sender.cancel()  # it may be waiting forever for the reader's buffer to drain
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await sender
+    logger.warning("closing slow consumer %s: send queue full", connection.client)
+    # The close reaches the peer past its full buffers (chat.transport), and the server then
+    # hands our receive loop a disconnect, which ends the connection.
+    await _close(connection.websocket, CLOSE_SLOW_CONSUMER, "slow consumer: send queue full")
 
 
 async def _receive_loop(connection: _Connection) -> None:
@@ -206,9 +216,13 @@ async def _handle_frame(connection: _Connection, text: str | None) -> None:
 
 
 async def _send_loop(connection: _Connection) -> None:
-    while True:
-        frame = await connection.subscriber.next_frame()
-        await connection.websocket.send_text(frame)
+    websocket = connection.websocket
+    subscriber = connection.subscriber
+    # None means evicted; _evict closes the connection.
+    while (frame := await subscriber.next_frame()) is not None:
+        # `chat.shared` lets chat.transport reuse the frame's wire bytes across recipients;
+        # any other ASGI server just sends `text`.
+        await websocket.send({"type": "websocket.send", "text": frame.text, "chat.shared": frame})
 
 
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:

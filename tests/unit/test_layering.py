@@ -17,7 +17,9 @@ FORBIDDEN = {
     "chat.models": ("chat.",),
     "chat.settings": ("chat.",),
     "chat.schemas": ("chat.repository", "chat.services", "chat.routes", "chat.app", "chat.db"),
-    "chat.transport": ("chat.",),
+    "chat.wire": ("chat.",),
+    # The uvicorn protocol knows wire frames, nothing of the application.
+    "chat.transport": ("chat.app", "chat.routes", "chat.services", "chat.broadcast", "chat.db"),
     "chat.rendering": ("chat.",),
     "chat.repository": ("chat.services", "chat.routes", "chat.app", "chat.broadcast"),
     "chat.broadcast": ("chat.services", "chat.routes", "chat.app", "chat.repository"),
