@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import exists, select
+from sqlalchemy import ColumnElement, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.models import Message
@@ -63,22 +63,20 @@ class MessageRepository:
         rows = await self._fetch_descending(cursor, limit + 1)
         has_older = len(rows) > limit
         page = rows[:limit][::-1]
-        # Nothing on the page means nothing older than the cursor; newer rows exist iff the
-        # cursor itself or something after it does.
-        newest_seen = page[-1].id if page else cursor - 1
-        return Page(
-            messages=page, has_older=has_older, has_newer=await self._exists_after(newest_seen)
-        )
+        # An empty page means nothing older than the cursor; newer rows exist iff the cursor
+        # itself or something after it does.
+        newer = Message.id > page[-1].id if page else Message.id >= cursor
+        return Page(messages=page, has_older=has_older, has_newer=await self._exists(newer))
 
     async def after(self, cursor: int, limit: int) -> Page:
         statement = select(Message).where(Message.id > cursor).order_by(Message.id).limit(limit + 1)
         rows = list(await self._session.scalars(statement))
         has_newer = len(rows) > limit
         page = rows[:limit]
-        oldest_seen = page[0].id if page else cursor + 1
-        return Page(
-            messages=page, has_older=await self._exists_before(oldest_seen), has_newer=has_newer
-        )
+        # Compare with the cursor itself, never cursor + 1: the largest cursor is the largest
+        # integer the column holds.
+        older = Message.id < page[0].id if page else Message.id <= cursor
+        return Page(messages=page, has_older=await self._exists(older), has_newer=has_newer)
 
     async def _fetch_descending(self, before: int | None, limit: int) -> list[Message]:
         statement = select(Message).order_by(Message.id.desc()).limit(limit)
@@ -86,8 +84,5 @@ class MessageRepository:
             statement = statement.where(Message.id < before)
         return list(await self._session.scalars(statement))
 
-    async def _exists_after(self, message_id: int) -> bool:
-        return bool(await self._session.scalar(select(exists().where(Message.id > message_id))))
-
-    async def _exists_before(self, message_id: int) -> bool:
-        return bool(await self._session.scalar(select(exists().where(Message.id < message_id))))
+    async def _exists(self, condition: ColumnElement[bool]) -> bool:
+        return bool(await self._session.scalar(select(exists().where(condition))))

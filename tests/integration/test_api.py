@@ -103,6 +103,16 @@ def test_pages_and_cursors(client: httpx.Client) -> None:
     assert not caught_up["has_newer"]
 
 
+def test_extreme_cursors_are_valid_pages(client: httpx.Client) -> None:
+    post(client, body="only")
+    largest = 2**63 - 1
+    after = client.get("/api/messages", params={"after": largest})
+    assert after.status_code == 200
+    assert after.json()["messages"] == [] and after.json()["has_older"]
+    before = client.get("/api/messages", params={"before": largest})
+    assert [m["body"] for m in before.json()["messages"]] == ["only"]
+
+
 def test_limit_is_capped(client: httpx.Client, server: LiveServer) -> None:
     for n in range(server.settings.history_page_max + 5):
         assert post(client, body=f"n{n}").status_code == 201
