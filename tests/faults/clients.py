@@ -104,8 +104,10 @@ class SocketSender:
         while not self.done:
             await self._top_up(websocket, in_flight)
             async with asyncio.timeout(RECV_TIMEOUT_S):
-                frame = json.loads(await websocket.recv())
-            self._receive(frame, in_flight)
+                raw = await websocket.recv()
+            # Everyone's broadcasts arrive here; parse only what may answer this client.
+            if f'"{self.name}-' in raw or '"error"' in raw:
+                self._receive(json.loads(raw), in_flight)
 
     async def _top_up(self, websocket: ClientConnection, in_flight: set[str]) -> None:
         # Resend what this connection has not carried yet (the outbox after a reconnect)...
