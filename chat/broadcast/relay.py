@@ -111,6 +111,8 @@ class Relay(BroadcastBackend):
         self._connected = asyncio.Event()
         self._outbox: deque[Envelope] = deque()
         self._outbox_filled = asyncio.Event()
+        self._outbox_sent = asyncio.Event()  # set while nothing waits for the broker
+        self._outbox_sent.set()
         self._tasks: list[asyncio.Task[None]] = []
         self.replayed = 0  # messages delivered by replays, for logs and tests
 
@@ -134,6 +136,11 @@ class Relay(BroadcastBackend):
             )
 
     async def stop(self) -> None:
+        if self._connected.is_set():
+            # The writer has drained into the outbox by now: give it a moment to go out, or
+            # nodes that stay connected (and so never replay) would not show those messages.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox_sent.wait(), self._timing.publish_timeout)
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
@@ -144,7 +151,8 @@ class Relay(BroadcastBackend):
             await self._transport.shutdown()
         if self._outbox:
             logger.warning(
-                "stopping with %d message(s) not sent to %s; other nodes replay them",
+                "stopping with %d message(s) not sent to %s; other nodes' clients get them "
+                "when they next catch up",
                 len(self._outbox),
                 self._transport.name,
             )
@@ -154,9 +162,12 @@ class Relay(BroadcastBackend):
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
         if self._on_frame is None:
             raise RuntimeError(f"the {self._transport.name} relay is not started")
+        if not envelopes:
+            return
         for envelope in envelopes:
             self._deliver(envelope.id, envelope.frame)
         self._outbox.extend(envelopes)
+        self._outbox_sent.clear()
         overflow = len(self._outbox) - self._timing.max_outbox
         if overflow > 0:
             for _ in range(overflow):
@@ -325,6 +336,8 @@ class Relay(BroadcastBackend):
                 await asyncio.sleep(self._backoff(failures))
             else:
                 failures = 0
+                if not self._outbox:
+                    self._outbox_sent.set()
 
 
 def describe(error: BaseException) -> str:
