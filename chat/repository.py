@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, exists, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.models import Message
@@ -36,16 +36,52 @@ class MessageRepository:
         self._session = session
 
     async def add_all(self, new_messages: Iterable[NewMessage]) -> list[Message]:
-        """Insert rows and flush so they have ids; the caller commits or rolls back."""
+        """Insert rows and give them their ids; the caller commits or rolls back."""
         rows = [
             Message(
                 body=new.body, author=new.author, client_id=new.client_id, created_at=new.created_at
             )
             for new in new_messages
         ]
-        self._session.add_all(rows)
-        await self._session.flush()
+        if not rows:
+            return rows
+        if self._session.get_bind().dialect.name == "sqlite":
+            await self._insert_sqlite(rows)
+        else:
+            self._session.add_all(rows)
+            await self._session.flush()
         return rows
+
+    async def _insert_sqlite(self, rows: list[Message]) -> None:
+        """One executemany, then the new ids in one query.
+
+        SQLite cannot promise the order of RETURNING rows, so SQLAlchemy would insert row by
+        row to learn each id. Instead: within this transaction no other writer can commit
+        (WAL snapshot; the writer holds the lock), and AUTOINCREMENT ids only grow, so the
+        rows above the previous maximum are exactly ours, in insertion order.
+        """
+        previous = await self._session.scalar(select(func.coalesce(func.max(Message.id), 0)))
+        await self._session.execute(
+            insert(Message),
+            [
+                {
+                    "body": row.body,
+                    "author": row.author,
+                    "client_id": row.client_id,
+                    "created_at": row.created_at,
+                }
+                for row in rows
+            ],
+        )
+        ids = list(
+            await self._session.scalars(
+                select(Message.id).where(Message.id > previous).order_by(Message.id)
+            )
+        )
+        if len(ids) != len(rows):
+            raise RuntimeError(f"inserted {len(rows)} rows but found {len(ids)} new ids")
+        for row, new_id in zip(rows, ids, strict=True):
+            row.id = new_id
 
     async def by_client_ids(self, client_ids: Iterable[str]) -> dict[str, Message]:
         wanted = list(set(client_ids))
