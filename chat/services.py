@@ -7,6 +7,7 @@ repository in short read-only sessions.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +19,9 @@ from chat.rendering import MessageRenderer
 from chat.repository import MessageRepository
 from chat.schemas import Draft, HistoryQuery, StoredMessage, format_timestamp
 from chat.writer import MessageWriter
+
+# Rendered messages kept in memory (the newest are what pages and catch-ups ask for).
+PRESENTED_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +52,7 @@ class ChatService:
         self._backend = backend
         self._renderer = renderer
         self._writer = MessageWriter(sessionmaker, on_stored=self._publish, max_batch=max_batch)
+        self._presented: OrderedDict[int, StoredMessage] = OrderedDict()
 
     def start(self) -> None:
         self._writer.start()
@@ -82,6 +87,20 @@ class ChatService:
         )
 
     def present(self, row: Message) -> StoredMessage:
+        """The message as readers see it. Messages never change once stored, so recent ones
+        are rendered once and remembered: the echo, the broadcast and the history pages that
+        follow all reuse the same rendering."""
+        cached = self._presented.get(row.id)
+        if cached is not None:
+            self._presented.move_to_end(row.id)
+            return cached
+        presented = self._render(row)
+        self._presented[row.id] = presented
+        if len(self._presented) > PRESENTED_CACHE_SIZE:
+            self._presented.popitem(last=False)
+        return presented
+
+    def _render(self, row: Message) -> StoredMessage:
         created_at = format_timestamp(row.created_at)
         html = self._renderer.render(
             message_id=row.id, body=row.body, author=row.author, created_at=created_at
