@@ -35,7 +35,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 
 from bench.loadgen import Clients, FanOut, close_clients, open_clients, run_phase
 from bench.scenarios import BENCH_CHAT_ENV

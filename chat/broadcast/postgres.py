@@ -13,7 +13,7 @@ import asyncio
 import os
 from collections.abc import Sequence
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 
 from chat.broadcast.base import Envelope
 from chat.broadcast.relay import BrokerUnavailable, Received, Transport, describe

@@ -109,7 +109,7 @@ class RedisTransport(Transport):
         if pubsub is not None:
             # A dead connection has nothing left to release.
             with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
         if subscriber is not None:
             await subscriber.aclose()
 

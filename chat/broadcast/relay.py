@@ -302,7 +302,7 @@ class Relay(BroadcastBackend):
 
     def _backoff(self, failures: int) -> float:
         timing = self._timing
-        delay = min(timing.backoff_max, timing.backoff_initial * 2 ** (failures - 1))
+        delay = min(timing.backoff_max, timing.backoff_initial * 2.0 ** (failures - 1))
         return delay * random.uniform(0.5, 1.0)  # jitter: nodes do not reconnect in lockstep
 
     async def _publish_loop(self) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Origin
 
 DELIVERY_TIMEOUT_S = 20.0
 
@@ -31,7 +32,7 @@ class Collector:
     async def __aenter__(self) -> Collector:
         ws_url = self.base_url.replace("http://", "ws://") + "/chatsocket"
         self._connection = await connect(
-            ws_url, origin=self.base_url, open_timeout=5, close_timeout=2, proxy=None
+            ws_url, origin=Origin(self.base_url), open_timeout=5, close_timeout=2, proxy=None
         )
         self._reader = asyncio.create_task(self._read())
         return self

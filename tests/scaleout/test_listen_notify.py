@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 import pytest
 
@@ -58,7 +59,7 @@ async def test_terminated_listener_reconnects_and_loses_nothing(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 f"WHERE application_name = 'chat-listener-{b.pid}'"
             )
-            run_async(lambda sql=terminate: execute(pg_url, sql))
+            await asyncio.to_thread(run_async, partial(execute, pg_url, terminate))
             await eventually(ready_is(b, 200), 10, "node b listens again")
         await asyncio.sleep(0.3)
         await load.stop()

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 
-import asyncpg
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 from sqlalchemy import event
@@ -32,7 +32,8 @@ pytestmark = pytest.mark.postgres
 async def fetch(url: str, query: str) -> list[asyncpg.Record]:
     connection = await asyncpg.connect(asyncpg_dsn(url))
     try:
-        return await connection.fetch(query)
+        rows: list[asyncpg.Record] = await connection.fetch(query)
+        return rows
     finally:
         await connection.close()
 
