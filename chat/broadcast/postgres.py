@@ -10,6 +10,7 @@ it has been quiet for `heartbeat` seconds.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Sequence
 
@@ -17,6 +18,8 @@ import asyncpg  # type: ignore[import-untyped]
 
 from chat.broadcast.base import Envelope
 from chat.broadcast.relay import BrokerUnavailable, Received, Transport, describe
+
+logger = logging.getLogger(__name__)
 
 # PostgreSQL refuses payloads of 8000 bytes or more; keep a margin.
 MAX_PAYLOAD_BYTES = 7900
@@ -153,5 +156,8 @@ def _decode(payload: str) -> list[Received]:
     received = []
     for line in payload.split("\n"):
         raw_id, separator, frame = line.partition(" ")
+        if not raw_id.isdigit():
+            logger.warning("ignoring a malformed notification line: %r", line[:80])
+            continue
         received.append(Received(int(raw_id), frame if separator else None))
     return received

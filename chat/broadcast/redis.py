@@ -12,6 +12,7 @@ never replays.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -24,6 +25,8 @@ from redis.exceptions import RedisError
 
 from chat.broadcast.base import Envelope
 from chat.broadcast.relay import BrokerUnavailable, Received, Transport, describe
+
+logger = logging.getLogger(__name__)
 
 
 class RedisTransport(Transport):
@@ -124,5 +127,8 @@ def _decode(payload: str) -> list[Received]:
     received = []
     for line in payload.split("\n"):
         raw_id, _, frame = line.partition(" ")
+        if not raw_id.isdigit() or not frame:
+            logger.warning("ignoring a malformed line on the channel: %r", line[:80])
+            continue
         received.append(Received(int(raw_id), frame))
     return received

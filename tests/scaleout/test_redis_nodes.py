@@ -29,11 +29,13 @@ def sender(message: dict[str, Any]) -> str:
 
 
 async def test_two_nodes_deliver_every_message_exactly_once(
-    make_node: NodeFactory, redis_url: str
+    make_node: NodeFactory, redis_url: str, channel: str
 ) -> None:
     a = make_node("a", broadcast_url=redis_url)
     b = make_node("b", broadcast_url=redis_url)
     assert (await readiness(a))[1]["checks"] == {"database": True, "broadcast": True}
+    with redis.Redis.from_url(redis_url) as stranger:
+        stranger.publish(channel, "not a message\n12")  # ignored, and nothing else is lost
 
     async with (
         Collector("a1", a.url) as a1,
