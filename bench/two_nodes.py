@@ -234,6 +234,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for server in servers:
                     server.stop()
     summary = report(runs)
+    load = os.getloadavg()
+    # Other processes on the machine show up in other_cpu_pct and in the spread of every cell.
+    averages = " ".join(f"{value:.1f}" for value in load)
+    print(f"load average at the end: {averages} ({os.cpu_count()} CPUs)")
+    summary["loadavg"] = load
     RESULTS_DIR.mkdir(exist_ok=True)
     path = RESULTS_DIR / f"two_nodes-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
     path.write_text(json.dumps({"options": vars(args), "runs": runs, **summary}, indent=2))
