@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 CLOSE_INVALID_UTF8 = 1007
 # Seconds a closed connection may still take to flush and finish the handshake before abort.
 CLOSE_TIMEOUT_SECONDS = 5.0
+# The ASGI scope extension through which the app reaches `send_shared_now`.
+SHARED_SEND_EXTENSION = "chat.shared_send"
 # uvicorn's own choices for permessage-deflate, plus no context takeover both ways.
 DEFLATE_WINDOW_BITS = 12
 DEFLATE_COMPRESS_SETTINGS = {"memLevel": 5}
@@ -93,12 +95,24 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         if self.close_sent and not self.disconnected:
             self.loop.call_later(2 * self.close_timeout, self._abort_if_open)
 
+    def handle_connect(self, event: Any) -> None:
+        super().handle_connect(event)
+        # The app may write broadcast frames synchronously through this, skipping a task
+        # switch per recipient, whenever nothing is queued for the connection.
+        self.scope["extensions"][SHARED_SEND_EXTENSION] = self.send_shared_now  # type: ignore[index]
+
     async def _send_shared(self, frame: SharedFrame) -> bool:
-        """Write a broadcast frame from its cached wire bytes; False if this connection cannot."""
         await self.writable.wait()
         if self.disconnected:
             return False  # let uvicorn's own path report the disconnect
-        if not self.handshake_complete or self.close_sent or self.initial_response is not None:
+        return self.send_shared_now(frame)
+
+    def send_shared_now(self, frame: SharedFrame) -> bool:
+        """Write a broadcast frame from its cached wire bytes if the connection can take it
+        now (open, write buffer below the high-water mark); False means queue it instead."""
+        if not self.writable.is_set() or self.disconnected or self.close_sent:
+            return False
+        if not self.handshake_complete or self.initial_response is not None:
             return False
         key = self._encoding_key()
         if key is None:

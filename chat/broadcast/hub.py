@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 class Subscriber:
     """A bounded queue of frames for one connection, drained by that connection's sender."""
 
-    __slots__ = ("_frames", "_limit", "_waiter", "evicted", "on_evicted")
+    __slots__ = ("_busy", "_frames", "_limit", "_waiter", "direct", "evicted", "on_evicted")
 
     def __init__(self, queue_size: int) -> None:
         self._frames: deque[SharedFrame] = deque()
@@ -31,18 +31,25 @@ class Subscriber:
         # Called once on eviction: the sender may be stuck writing to a reader that stopped,
         # so the connection must be told rather than find out from its queue.
         self.on_evicted: Callable[[], None] | None = None
+        # Writes a frame to the connection at once if it can take it now (see chat.transport).
+        self.direct: Callable[[SharedFrame], bool] | None = None
+        self._busy = False  # the sender holds a frame it has not finished sending
 
     def offer(self, frame: SharedFrame | str) -> bool:
         """Queue a frame; on a full queue mark this subscriber evicted and return False."""
         if self.evicted:
             return False
+        shared = frame if isinstance(frame, SharedFrame) else SharedFrame(frame)
+        # Nothing queued and nothing in flight: writing now keeps the order and saves a wakeup.
+        if not self._frames and not self._busy and self.direct is not None and self.direct(shared):
+            return True
         if len(self._frames) >= self._limit:
             self.evicted = True
             self._frames.clear()
             if self.on_evicted is not None:
                 self.on_evicted()
         else:
-            self._frames.append(frame if isinstance(frame, SharedFrame) else SharedFrame(frame))
+            self._frames.append(shared)
         self._wake()
         return not self.evicted
 
@@ -56,7 +63,12 @@ class Subscriber:
                 self._waiter = None
         if self.evicted:
             return None
+        self._busy = True
         return self._frames.popleft()
+
+    def sent(self) -> None:
+        """The sender finished the frame `next_frame` gave it."""
+        self._busy = False
 
     def _wake(self) -> None:
         waiter = self._waiter

@@ -29,6 +29,7 @@ from chat.security import origin_allowed
 from chat.services import ChatService
 from chat.settings import Settings
 from chat.state import app_state
+from chat.transport import SHARED_SEND_EXTENSION
 from chat.writer import StorageUnavailable
 
 logger = logging.getLogger(__name__)
@@ -127,10 +128,13 @@ async def _serve(connection: _Connection) -> None:
         evictions.append(asyncio.create_task(_evict(connection, sender)))
 
     connection.subscriber.on_evicted = on_evicted
+    extensions = connection.websocket.scope.get("extensions") or {}
+    connection.subscriber.direct = extensions.get(SHARED_SEND_EXTENSION)
     try:
         await _receive_loop(connection)
     finally:
         connection.subscriber.on_evicted = None
+        connection.subscriber.direct = None
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await sender
@@ -223,6 +227,7 @@ async def _send_loop(connection: _Connection) -> None:
         # `chat.shared` lets chat.transport reuse the frame's wire bytes across recipients;
         # any other ASGI server just sends `text`.
         await websocket.send({"type": "websocket.send", "text": frame.text, "chat.shared": frame})
+        subscriber.sent()
 
 
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:
