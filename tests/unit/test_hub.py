@@ -5,6 +5,7 @@ import asyncio
 import pytest
 
 from chat.broadcast.hub import Hub, Subscriber
+from chat.wire import SharedFrame
 
 
 async def drain(subscriber: Subscriber, count: int) -> list[str]:
@@ -75,3 +76,37 @@ async def test_unsubscribe_stops_delivery() -> None:
     hub.deliver("x")
     assert subscriber.pending == 0
     assert len(hub) == 0
+
+
+@pytest.mark.anyio
+async def test_direct_writes_only_when_nothing_is_queued_or_in_flight() -> None:
+    written: list[str] = []
+    accepting = True
+
+    def direct(frame: SharedFrame) -> bool:
+        if accepting:
+            written.append(frame.text)
+        return accepting
+
+    hub = Hub(queue_size=10)
+    subscriber = hub.subscribe()
+    subscriber.direct = direct
+    hub.deliver("1")  # written at once
+    accepting = False
+    hub.deliver("2")  # the connection cannot take it: queued
+    accepting = True
+    hub.deliver("3")  # "2" is still queued: "3" must queue behind it, not overtake it
+    assert written == ["1"]
+    frame = await subscriber.next_frame()
+    assert frame is not None and frame.text == "2"
+    hub.deliver("4")  # the sender holds "2" unsent: still no overtaking
+    assert written == ["1"]
+    subscriber.sent()
+    frame = await subscriber.next_frame()
+    assert frame is not None and frame.text == "3"
+    subscriber.sent()
+    frame = await subscriber.next_frame()
+    assert frame is not None and frame.text == "4"
+    subscriber.sent()
+    hub.deliver("5")  # idle again: direct
+    assert written == ["1", "5"]
