@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import signal
 
 import httpx
 import pytest
+from websockets.sync.client import connect as ws_sync_connect
 
 from tests.faults.clients import HttpPoster, Ledger, Observer, SocketSender, finish, wait_until
 from tests.faults.conftest import (
@@ -18,6 +20,7 @@ from tests.faults.conftest import (
     log_problems,
     stored_messages,
 )
+from tests.faults.rawws import RawSocket
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +29,7 @@ pytestmark = pytest.mark.anyio
 GOING_AWAY = {1001, 1012}
 EXIT_BOUND_S = 15.0
 SOCKET_CLIENTS = 4
+STALLING_MESSAGES = 600
 
 
 async def test_sigterm_closes_sockets_drains_writes_and_a_reconnecting_reader_misses_nothing(
@@ -117,3 +121,35 @@ async def catch_up(url: str, *, after: int) -> list[int]:
                 return ids
             after = page["newer_cursor"]
     raise AssertionError("catch-up never reached the newest message")
+
+
+@pytest.mark.slow
+def test_sigterm_exits_in_bounded_time_even_when_a_reader_has_stopped_reading(
+    make_process: ProcessFactory, record_property: pytest.RecordProperty
+) -> None:
+    # A huge send queue keeps the stalled reader from being evicted: the worst case for shutdown,
+    # whose close frame can never be flushed to it.
+    server = make_process(
+        "stalled", send_queue_size="100000", max_message_chars="12000", max_frame_bytes="16384"
+    )
+    stalled = RawSocket(server.port, receive_buffer=4096)
+    with ws_sync_connect(server.ws_url, proxy=None, compression=None, open_timeout=5) as sender:
+        # About 7 MB of frames: more than the kernel buffers between server and reader hold.
+        for n in range(STALLING_MESSAGES):
+            sender.send(json.dumps({"body": "z" * 12_000, "client_id": f"stall-{n}"}))
+        for _ in range(STALLING_MESSAGES):  # every echo: the stalled reader got them all queued
+            json.loads(sender.recv(timeout=10))
+    exit_code, exit_seconds = server.terminate(EXIT_BOUND_S)
+    stalled.close()
+    assert exit_code in (0, -signal.SIGTERM), server.log_tail()
+    assert exit_seconds < EXIT_BOUND_S
+    assert "Application shutdown complete." in server.log_text()
+    assert "Traceback" not in server.log_text()
+    record_property("sigterm_exit_seconds_with_stalled_reader", round(exit_seconds, 2))
+    logger.info(
+        "graceful shutdown with a reader that stopped reading (%d x 12 KB unread): exit %d after "
+        "%.2fs",
+        STALLING_MESSAGES,
+        exit_code,
+        exit_seconds,
+    )
