@@ -37,6 +37,7 @@ class Ledger:
     close_codes: list[int | None] = field(default_factory=list)
     sent_at: dict[str, float] = field(default_factory=dict)  # first send, time.monotonic()
     connects: int = 0
+    resends: int = 0  # messages sent again after a reconnect or an error, same client_id
 
     def acknowledge(self, client_id: str, message_id: int) -> None:
         earlier = self.acked.setdefault(client_id, message_id)
@@ -114,6 +115,7 @@ class SocketSender:
         for client_id, frame in list(self.outbox.items()):
             if client_id not in in_flight:
                 in_flight.add(client_id)
+                self.ledger.resends += 1
                 await websocket.send(frame)
         # ...then produce new messages up to the window.
         while len(self.outbox) < self.window and not self._exhausted:
@@ -177,6 +179,7 @@ class HttpPoster:
         try:
             response = await client.post("/api/messages", json=payload)
         except httpx.TransportError:
+            self.ledger.resends += 1  # the next attempt resends the same client_id
             return False
         if response.status_code in (200, 201):
             self.ledger.acknowledge(client_id, int(response.json()["id"]))
