@@ -30,6 +30,7 @@
   const RETRY_DEFAULT_S = 3; // retry delay for storage_unavailable and rate_limited without hint
   const NEAR_BOTTOM_PX = 120;
   const FETCH_TIMEOUT_MS = 15000;
+  const ANSWER_TIMEOUT_MS = 10000;
   const OWN_IDS_KEEP = 300;
   const KEYS = { outbox: "chat.outbox", author: "chat.author", own: "chat.ownClientIds" };
   const RETRYABLE = new Set(["rate_limited", "storage_unavailable"]);
@@ -293,10 +294,12 @@
   // The server has the message with this client_id: it leaves the outbox.
   function settle(clientId) {
     outbox.remove(clientId);
-    clearTimeout(retryTimers.get(clientId));
-    retryTimers.delete(clientId);
     const el = pendingElement(clientId);
     if (el && !el.classList.contains("failed")) el.remove();
+    if (clientId === inFlight) {
+      clearInFlight();
+      pump();
+    }
   }
 
   // ---- notices ----
@@ -321,7 +324,12 @@
   let failures = 0;
   let reconnectTimer = null;
   let stableTimer = null;
-  const retryTimers = new Map(); // client_id -> timer for rate_limited / storage_unavailable
+  // The outbox is sent one message at a time, oldest first: order is kept, and a refusal for
+  // now (rate_limited, storage_unavailable) pauses everything instead of earning more refusals.
+  let inFlight = null; // client_id sent on this socket and not answered yet
+  let inFlightTimer = null;
+  let holdUntil = 0; // no sending before this Date.now()
+  let holdTimer = null;
 
   function setStatus(state, text) {
     statusView.dataset.state = state;
@@ -383,13 +391,14 @@
       return;
     }
     ready = true;
-    flushOutbox();
+    pump();
   }
 
   function onClose(ws) {
     if (ws !== socket) return;
     socket = null;
     ready = false;
+    clearInFlight();
     clearTimeout(stableTimer);
     scheduleReconnect();
   }
@@ -412,6 +421,7 @@
     if (ws !== null) {
       socket = null; // its close event, whenever it comes, is ignored
       ready = false;
+      clearInFlight();
       clearTimeout(stableTimer);
       ws.close();
     }
@@ -445,28 +455,25 @@
 
   function onErrorFrame(frame) {
     const detail = String(frame.detail || frame.error || "error");
-    const clientId = typeof frame.client_id === "string" ? frame.client_id : null;
-    const item = clientId ? outbox.get(clientId) : undefined;
-    if (!item) {
+    const retryable = RETRYABLE.has(frame.error);
+    let clientId = typeof frame.client_id === "string" ? frame.client_id : null;
+    // A refusal for now may come before the server read the frame, so without its client_id:
+    // with one message in flight it can only be about that one.
+    if (clientId === null && retryable) clientId = inFlight;
+    if (clientId === null || !outbox.get(clientId)) {
       notify(detail);
       return;
     }
-    if (RETRYABLE.has(frame.error)) {
+    if (clientId === inFlight) clearInFlight();
+    if (retryable) {
       const seconds = Number(frame.retry_after) > 0 ? Number(frame.retry_after) : RETRY_DEFAULT_S;
+      holdUntil = Math.max(holdUntil, Date.now() + seconds * 1000);
       setPendingState(clientId, `${detail}; retrying…`);
-      clearTimeout(retryTimers.get(clientId));
-      retryTimers.set(
-        clientId,
-        setTimeout(() => {
-          retryTimers.delete(clientId);
-          const current = outbox.get(clientId);
-          if (current) send(current);
-        }, seconds * 1000),
-      );
-      return;
+    } else {
+      outbox.remove(clientId);
+      failPending(clientId, detail);
     }
-    outbox.remove(clientId);
-    failPending(clientId, detail);
+    pump();
   }
 
   function setPendingState(clientId, text) {
@@ -474,18 +481,38 @@
     if (state) state.textContent = text;
   }
 
-  function send(item) {
-    if (!ready || socket === null || socket.readyState !== WebSocket.OPEN) return false;
-    setPendingState(item.client_id, "sending…");
-    socket.send(JSON.stringify({ body: item.body, author: item.author, client_id: item.client_id }));
-    return true;
+  function clearInFlight() {
+    clearTimeout(inFlightTimer);
+    inFlightTimer = null;
+    inFlight = null;
   }
 
-  function flushOutbox() {
-    for (const item of outbox.all()) {
-      showPending(item);
-      if (!retryTimers.has(item.client_id)) send(item);
+  /** Sends the oldest queued message when the socket is ready and nothing is in flight. */
+  function pump() {
+    if (!ready || inFlight !== null || socket === null) return;
+    if (socket.readyState !== WebSocket.OPEN) return;
+    const wait = holdUntil - Date.now();
+    if (wait > 0) {
+      if (holdTimer === null) {
+        holdTimer = setTimeout(() => {
+          holdTimer = null;
+          pump();
+        }, wait);
+      }
+      return;
     }
+    const [item] = outbox.all();
+    if (!item) return;
+    showPending(item);
+    setPendingState(item.client_id, "sending…");
+    inFlight = item.client_id;
+    // Every frame is answered (the message or an error); if the answer never comes, sending
+    // again is safe because the server de-duplicates by client_id.
+    inFlightTimer = setTimeout(() => {
+      clearInFlight();
+      pump();
+    }, ANSWER_TIMEOUT_MS);
+    socket.send(JSON.stringify({ body: item.body, author: item.author, client_id: item.client_id }));
   }
 
   // ---- history ----
@@ -571,7 +598,7 @@
     bodyInput.value = "";
     updateCounter();
     if (formError) formError.remove();
-    send(item);
+    pump();
   }
 
   form.addEventListener("submit", (event) => {

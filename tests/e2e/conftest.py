@@ -19,8 +19,14 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
-def chat_server(tmp_path: Path) -> Iterator[ChatServer]:
-    server = ChatServer(workdir=tmp_path, port=free_port())
+def chat_server_env() -> dict[str, str]:
+    """Extra CHAT_* variables for the server; override with parametrize("chat_server_env", ...)."""
+    return {}
+
+
+@pytest.fixture
+def chat_server(tmp_path: Path, chat_server_env: dict[str, str]) -> Iterator[ChatServer]:
+    server = ChatServer(workdir=tmp_path, port=free_port(), extra_env=chat_server_env)
     server.migrate()
     server.start()
     try:

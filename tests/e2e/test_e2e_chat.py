@@ -166,6 +166,28 @@ def test_message_typed_while_disconnected_is_delivered_once(
     assert len([m for m in chat_server.all_messages() if m["body"] == text]) == 1
 
 
+@pytest.mark.parametrize(
+    "chat_server_env", [{"CHAT_SOCKET_RATE": "4", "CHAT_SOCKET_BURST": "2"}], ids=["tight_limit"]
+)
+def test_queued_messages_go_out_in_order_under_the_rate_limit(
+    chat_server: ChatServer, page: Page
+) -> None:
+    open_chat(page, chat_server, name="jo")
+    chat_server.stop()
+    wait_disconnected(page)
+    texts = [f"queued {n}" for n in range(8)]
+    for text in texts:
+        send(page, text)
+    expect(page.locator("#outbox .pending-message")).to_have_count(len(texts))
+
+    chat_server.start()
+    expect(page.locator("#inbox .message")).to_have_count(len(texts), timeout=RECOVER_MS)
+    expect(page.locator("#outbox > *")).to_have_count(0, timeout=WAIT_MS)
+    assert [m["body"] for m in chat_server.all_messages()] == texts
+    assert_ids_unique_and_ordered(page)
+    expect(page.locator("#status")).to_have_attribute("data-state", "connected")
+
+
 def test_outbox_survives_closing_the_page_while_offline(
     chat_server: ChatServer, browser: Browser
 ) -> None:

@@ -54,6 +54,18 @@ def fragment(message_id: int, body: str, author: str = "tornado") -> str:
     )
 
 
+def stored(message_id: int, frame: dict[str, Any]) -> dict[str, Any]:
+    """The server's answer to a frame it stored."""
+    return {
+        "type": "message",
+        "id": message_id,
+        "body": frame["body"],
+        "author": frame["author"],
+        "client_id": frame["client_id"],
+        "html": fragment(message_id, frame["body"], frame["author"]),
+    }
+
+
 @pytest.fixture
 def fake(chat_server: ChatServer, page: Page) -> FakeSocket:
     socket = FakeSocket(page)
@@ -101,16 +113,7 @@ def test_message_refused_for_now_stays_pending_and_is_retried(
         if next(answers, None) == "refuse":
             fake.send({"type": "error", **error, "client_id": frame["client_id"]})
         else:
-            fake.send(
-                {
-                    "type": "message",
-                    "id": 1,
-                    "body": frame["body"],
-                    "author": frame["author"],
-                    "client_id": frame["client_id"],
-                    "html": fragment(1, frame["body"], frame["author"]),
-                }
-            )
+            fake.send(stored(1, frame))
 
     fake.on_frame = answer
     send(page, "patience")
@@ -124,6 +127,31 @@ def test_message_refused_for_now_stays_pending_and_is_retried(
     assert set(fake.received[0]) == {"body", "author", "client_id"}
     assert fake.received[0]["author"] == "nina"
     assert page.evaluate(f"localStorage.getItem({OUTBOX_KEY!r})") == "[]"
+
+
+def test_rate_limited_without_client_id_retries_the_message_in_flight(
+    fake: FakeSocket, page: Page
+) -> None:
+    answers = iter(["refuse", "store", "store"])
+
+    def answer(frame: dict[str, Any]) -> None:
+        if next(answers, None) == "refuse":
+            refusal = {"type": "error", "error": "rate_limited", "detail": "wait"}
+            fake.send({**refusal, "retry_after": 0.5})
+        else:
+            fake.send(stored(len(fake.received), frame))
+
+    fake.on_frame = answer
+    send(page, "one")
+    send(page, "two")
+    expect(page.locator("#inbox .message")).to_have_count(2, timeout=WAIT_MS)
+    expect(page.locator("#outbox > *")).to_have_count(0)
+    expect(page.locator("#notice")).to_be_hidden()
+    assert [frame["body"] for frame in fake.received] == ["one", "one", "two"]
+    assert [message.inner_text() for message in page.locator("#inbox .body").all()] == [
+        "one",
+        "two",
+    ]
 
 
 def test_rejected_message_shows_the_error_and_leaves_the_outbox(
@@ -189,10 +217,11 @@ def test_client_id_without_crypto_random_uuid(chat_server: ChatServer, page: Pag
     # randomUUID exists only in secure contexts; a plain-http deployment on a LAN has none.
     page.add_init_script("delete Crypto.prototype.randomUUID;")
     fake = FakeSocket(page)
+    fake.on_frame = lambda frame: fake.send(stored(len(fake.received), frame))
     open_chat(page, chat_server, name="olga")
     send(page, "first")
     send(page, "second")
-    expect(page.locator("#outbox .pending-message")).to_have_count(2)
+    expect(page.locator("#inbox .message.own")).to_have_count(2, timeout=WAIT_MS)
     deadline = time.monotonic() + WAIT_MS / 1000
     while len(fake.received) < 2 and time.monotonic() < deadline:
         page.wait_for_timeout(50)
