@@ -4,7 +4,8 @@
 //   * a WebSocket at /chatsocket that reconnects with capped, jittered exponential backoff and,
 //     after every open, catches up through GET /api/messages?after=<highest id shown>;
 //   * an outbox kept in localStorage: a message typed while offline is shown as pending, survives
-//     a reload and is sent (with a client_id the server de-duplicates on) once the socket is open;
+//     a reload and is sent (with a client_id the server de-duplicates on) once the socket is open,
+//     one message at a time and oldest first, pausing when the server says "not now";
 //   * older history on demand, own messages marked, local times, Enter to send.
 //
 // The only HTML inserted from the server is a message's `html` fragment, parsed in a <template>.
@@ -194,6 +195,14 @@
     return el;
   }
 
+  function messageElement(message, clientId) {
+    const el = (message.html && fragmentElement(String(message.html))) || textElement(message);
+    if (clientId) el.dataset.clientId = clientId;
+    markOwn(el, clientId);
+    localizeTimes(el);
+    return el;
+  }
+
   function isNearBottom() {
     return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < NEAR_BOTTOM_PX;
   }
@@ -225,10 +234,7 @@
     const clientId = typeof message.client_id === "string" ? message.client_id : null;
     if (clientId) settle(clientId);
     if (doc.getElementById("m" + message.id)) return false;
-    const el = (message.html && fragmentElement(String(message.html))) || textElement(message);
-    if (clientId) el.dataset.clientId = clientId;
-    markOwn(el, clientId);
-    localizeTimes(el);
+    const el = messageElement(message, clientId);
     const follow = isNearBottom() || (clientId !== null && ownClientIds.has(clientId));
     placeInInbox(el);
     if (follow) scrollToBottom();
@@ -545,12 +551,8 @@
       const fromBottom = scroller.scrollHeight - scroller.scrollTop;
       for (const message of page.messages) {
         if (doc.getElementById("m" + message.id)) continue;
-        const el =
-          (message.html && fragmentElement(String(message.html))) || textElement(message);
-        if (message.client_id) el.dataset.clientId = message.client_id;
-        markOwn(el, message.client_id);
-        localizeTimes(el);
-        placeInInbox(el);
+        const clientId = typeof message.client_id === "string" ? message.client_id : null;
+        placeInInbox(messageElement(message, clientId));
       }
       scroller.scrollTop = scroller.scrollHeight - fromBottom;
       olderButton.hidden = !page.has_older;
