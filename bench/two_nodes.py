@@ -1,6 +1,7 @@
 """One node versus two nodes behind Redis and PostgreSQL, in one run.
 
     python -m bench.two_nodes            # about a minute on 2 cores
+    python -m bench.two_nodes --clients 1000 --rate 20 --deflate   # a big room at a fixed rate
     python -m bench.two_nodes --help
 
 Every column is real `python -m chat` processes on one fresh PostgreSQL database (created as
@@ -13,7 +14,8 @@ channel of this run:
 * `1 node memory`: one process with `CHAT_BROADCAST_URL=memory://`, for the cost of Redis itself.
 
 The load is the harness's `fanout-max` (bench/loadgen.py, run in this process): `--clients`
-sockets, `--senders` of them each keeping `--window` messages in flight. Reported per column:
+sockets, `--senders` of them each keeping `--window` messages in flight; with `--rate` it is
+`fanout-fixed` instead (that many messages/s in total, paced). Reported per column:
 deliveries per second summed over all clients, p50/p99 delivery latency, lost deliveries, and
 CPU (this load generator, everything else on the machine: servers, PostgreSQL and Redis).
 Columns alternate over `--reps` repetitions; a cell is the median with (min-max).
@@ -64,6 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--clients", type=int, default=100)
     parser.add_argument("--senders", type=int, default=10)
     parser.add_argument("--window", type=int, default=10, help="messages in flight per sender")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="send this many messages/s in total, paced (fanout-fixed), instead of a window",
+    )
+    parser.add_argument("--deflate", action="store_true", help="clients offer permessage-deflate")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--warmup", type=float, default=0.5)
     parser.add_argument("--duration", type=float, default=3.0)
@@ -128,10 +137,11 @@ def start_nodes(
     return nodes
 
 
-async def open_spread(urls: Sequence[str], count: int) -> Clients:
+async def open_spread(urls: Sequence[str], count: int, compression: str | None) -> Clients:
     """`count` sockets, alternating over `urls`: client i (and sender i) is on node i % n."""
     groups = [
-        await open_clients(url, len(range(i, count, len(urls))), None) for i, url in enumerate(urls)
+        await open_clients(url, len(range(i, count, len(urls))), compression)
+        for i, url in enumerate(urls)
     ]
     merged = Clients()
     for i in range(max(len(group.sockets) for group in groups)):
@@ -146,14 +156,15 @@ async def open_spread(urls: Sequence[str], count: int) -> Clients:
 
 
 async def measure(nodes: list[Server], args: argparse.Namespace, run_id: str) -> dict[str, Any]:
-    clients = await open_spread([node.ws_url for node in nodes], args.clients)
+    compression = "deflate" if args.deflate else None
+    clients = await open_spread([node.ws_url for node in nodes], args.clients, compression)
     if len(clients.sockets) < args.clients:
         await close_clients(clients)
         raise RuntimeError(f"only {len(clients.sockets)} of {args.clients} clients connected")
     fanout = FanOut(clients, args.senders, args.window)
     job = {"warmup": args.warmup, "duration": args.duration, "drain": args.drain}
     try:
-        result = await run_phase(fanout, job, prefix=f"{run_id}:", rate=None)
+        result = await run_phase(fanout, job, prefix=f"{run_id}:", rate=args.rate)
     finally:
         await fanout.stop()
     result["disconnects"] = dict(clients.closes)
