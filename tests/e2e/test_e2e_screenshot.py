@@ -41,6 +41,8 @@ def test_screenshot_of_a_conversation(chat_server: ChatServer, browser: Browser)
                 chat_server.post_message(text, author=author)
                 expect(message_with_text(page, text[:30])).to_have_count(1, timeout=WAIT_MS)
         page.fill("#message", "See you at the standup")
+        # Unfocused, so no caret or focus ring; the textarea's text still rasterizes in one of
+        # two ways from run to run, the only change `git status` may show without a page change.
         page.locator("#message").blur()
         expect(page.locator("#inbox .message.own")).to_have_count(2)
         expect(page.locator("#status")).to_have_attribute("data-state", "connected")
