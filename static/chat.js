@@ -512,11 +512,12 @@
     showPending(item);
     setPendingState(item.client_id, "sending…");
     inFlight = item.client_id;
-    // Every frame is answered (the message or an error); if the answer never comes, sending
-    // again is safe because the server de-duplicates by client_id.
+    // The server answers every frame (the message or an error). No answer means the socket is
+    // dead without knowing it (a laptop lid, a changed network): start over on a new one, where
+    // sending again is safe because the server de-duplicates by client_id.
     inFlightTimer = setTimeout(() => {
-      clearInFlight();
-      pump();
+      console.warn("chat: no answer from the server, reconnecting");
+      abandonSocket();
     }, ANSWER_TIMEOUT_MS);
     socket.send(JSON.stringify({ body: item.body, author: item.author, client_id: item.client_id }));
   }
@@ -633,7 +634,10 @@
   // The browser knows the network is gone: the open socket is dead even if it has not noticed.
   window.addEventListener("offline", abandonSocket);
   doc.addEventListener("visibilitychange", () => {
-    if (doc.visibilityState === "visible") reconnectNow();
+    if (doc.visibilityState !== "visible") return;
+    // Back from the background: a socket the system suspended may have missed messages.
+    if (socket !== null && ready) catchUp(socket, highestId());
+    else reconnectNow();
   });
   // Another tab settled or queued a message: keep this tab's pending view in step.
   window.addEventListener("storage", (event) => {

@@ -229,3 +229,24 @@ def test_client_id_without_crypto_random_uuid(chat_server: ChatServer, page: Pag
     assert len(ids) == 2, fake.received
     assert len(set(ids)) == 2
     assert all(re.fullmatch(r"c-[0-9a-f]{32}", client_id) for client_id in ids), ids
+
+
+def test_unanswered_message_means_a_dead_socket(chat_server: ChatServer, page: Page) -> None:
+    """The first socket swallows everything; the page gives up on it and resends on a new one."""
+    fake = FakeSocket(page)
+
+    def answer_from_the_second_socket(frame: dict[str, Any]) -> None:
+        if len(fake.routes) > 1:
+            fake.send(stored(1, frame))
+
+    fake.on_frame = answer_from_the_second_socket
+    open_chat(page, chat_server, name="pat")
+    send(page, "anyone there?")
+    pending = page.locator("#outbox .pending-message", has_text="anyone there?")
+    expect(pending).to_have_count(1)
+    # ANSWER_TIMEOUT_MS in chat.js is 10 s; then a reconnect after a short backoff.
+    expect(message_with_text(page, "anyone there?")).to_have_count(1, timeout=20_000)
+    expect(pending).to_have_count(0)
+    assert len(fake.routes) == 2
+    assert [frame["body"] for frame in fake.received] == ["anyone there?", "anyone there?"]
+    assert fake.received[0]["client_id"] == fake.received[1]["client_id"]
