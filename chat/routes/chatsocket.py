@@ -1,8 +1,9 @@
 """`/chatsocket`: the Tornado demo's protocol, extended (see docs/protocol.md).
 
-Each connection has two tasks: a receiver that parses frames and posts messages one at a time,
-and a sender that drains this connection's bounded queue. The hub fills the queue without ever
-waiting; when it overflows the connection is closed with 4008 and the client catches up later.
+The handler task receives: it parses frames and posts messages one at a time. A sender task
+drains the connection's bounded queue. The hub never waits for a client: it writes a frame
+straight to a connection that has nothing queued and can take it now, queues it otherwise, and
+when the queue overflows the connection is closed with 4008 and the client catches up later.
 """
 
 from __future__ import annotations
