@@ -141,6 +141,27 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         if not self.disconnected:
             self.transport.abort()
 
+    def shutdown(self) -> None:
+        """Server shutdown: send 1012, then wait for the peer's close frame before closing.
+
+        uvicorn closes the TCP connection right after writing its close frame. A peer still
+        sending at that moment gets a reset, and the reset throws away the close frame it has
+        not read yet: it sees 1006 instead of 1012. So keep reading until the peer answers
+        (`handle_close` then closes), and abort after `close_timeout` if it never does.
+        """
+        if not self.handshake_complete or self.close_sent or self.transport.is_closing():
+            super().shutdown()
+            return
+        self.stop_keepalive()
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": 1012})
+        self.conn.send_close(1012)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        if self.read_paused:  # frames are discarded from now on: read on to the reply
+            self.read_paused = False
+            self.transport.resume_reading()
+        self.close_timer = self.loop.call_later(self.close_timeout, self._abort_if_open)
+
     def send_receive_event_to_app(self) -> None:
         if self.curr_msg_data_type == "text" and not self.close_sent:
             try:

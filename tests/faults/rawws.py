@@ -136,6 +136,35 @@ class RawSocket:
             seconds=time.monotonic() - started,
         )
 
+    def chatter_until_closed(self, seconds: float, *, read_every: float = 0.2) -> Ending:
+        """Write pings every few milliseconds and read only every `read_every` seconds, like a
+        busy client; stop at the server's close frame or when the connection dies."""
+        started = time.monotonic()
+        while time.monotonic() - started < seconds:
+            pause_until = time.monotonic() + read_every
+            try:
+                while time.monotonic() < pause_until:
+                    self.protocol.send_ping(b"chatter")
+                    self._flush()
+                    time.sleep(0.005)  # pacing the chatter, not waiting for a condition
+                self.sock.setblocking(False)
+                try:
+                    while data := self.sock.recv(READ_CHUNK):
+                        self.protocol.receive_data(data)
+                        self._count(self.protocol.events_received())
+                except BlockingIOError:
+                    pass
+                finally:
+                    self.sock.setblocking(True)
+            except (ConnectionResetError, BrokenPipeError):
+                return Ending(None, "reset", self.text_frames, time.monotonic() - started)
+            close = self.protocol.close_rcvd
+            if close is not None:
+                self._flush()  # our close reply
+                elapsed = time.monotonic() - started
+                return Ending(close.code, "close frame", self.text_frames, elapsed)
+        raise TimeoutError(f"the server kept the connection open for {seconds}s")
+
     def reset(self) -> None:
         """Vanish with a TCP RST (SO_LINGER 0), as a crashed client or a NAT timeout does."""
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -63,7 +63,8 @@ async def test_sigkill_mid_stream_loses_no_acknowledged_message_and_stores_none_
     record_property("resends", ledger.resends)
     logger.info(
         "crash safety: %d SIGKILL cycles, %d messages acknowledged and stored exactly once "
-        "(acks at each kill %s), %d socket connects, %d resend attempts, errors seen %s, integrity ok",
+        "(acks at each kill %s), %d socket connects, %d resend attempts, errors seen %s, "
+        "integrity ok",
         KILL_CYCLES,
         len(ledger.acked),
         acked_before_kill,

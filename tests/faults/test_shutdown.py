@@ -12,7 +12,14 @@ import httpx
 import pytest
 from websockets.sync.client import connect as ws_sync_connect
 
-from tests.faults.clients import HttpPoster, Ledger, Observer, SocketSender, finish, wait_until
+from tests.faults.clients import (
+    HttpPoster,
+    Ledger,
+    Observer,
+    SocketSender,
+    finish,
+    wait_until,
+)
 from tests.faults.conftest import (
     ProcessFactory,
     assert_acknowledged_stored_once,
@@ -21,6 +28,7 @@ from tests.faults.conftest import (
     stored_messages,
 )
 from tests.faults.rawws import RawSocket
+from tests.support.process import ChatServer
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +47,9 @@ async def test_sigterm_closes_sockets_drains_writes_and_a_reconnecting_reader_mi
     observer = Observer(server.ws_url)
     watching = asyncio.create_task(observer.run_once())
     await wait_until(observer.connected.is_set, 10, "the observer to connect")
+    # A busy page: it writes all the time and reads only now and then.
+    chatterbox = RawSocket(server.port)
+    chattering = asyncio.create_task(asyncio.to_thread(chatterbox.chatter_until_closed, 60))
     ledger = Ledger()
     senders = [
         SocketSender(f"ws{i}", server.ws_url, ledger, window=16) for i in range(SOCKET_CLIENTS)
@@ -53,16 +64,16 @@ async def test_sigterm_closes_sockets_drains_writes_and_a_reconnecting_reader_mi
     exit_code, exit_seconds = await asyncio.to_thread(server.terminate, EXIT_BOUND_S)
     acked_at_exit = dict(ledger.acked)
     await asyncio.wait_for(watching, 5)
+    chatter_ending = await asyncio.wait_for(chattering, 5)
+    chatterbox.close()
 
-    # uvicorn finishes its shutdown, then re-raises the signal so the exit status tells why.
-    assert exit_code in (0, -signal.SIGTERM), server.log_tail()
-    assert server.log_text().rstrip().endswith(f"Finished server process [{pid}]")
-    assert "Application shutdown complete." in server.log_text()
-    assert exit_seconds < EXIT_BOUND_S
+    assert_clean_exit(server, pid=pid, exit_code=exit_code, exit_seconds=exit_seconds)
     # Every socket open at SIGTERM was closed by the server as "going away / restarting".
     assert observer.close_codes and set(observer.close_codes) <= GOING_AWAY, observer.close_codes
     assert len(ledger.close_codes) >= SOCKET_CLIENTS, ledger.close_codes
     assert set(ledger.close_codes) <= GOING_AWAY, ledger.close_codes
+    # Even a peer that was writing when the server closed reads the close frame, not a reset.
+    assert chatter_ending.close_code in GOING_AWAY, chatter_ending
     # Everything acknowledged before the exit is on disk, once, and the file is whole.
     rows = assert_acknowledged_stored_once(ledger, server.database_path)
     assert integrity_check(server.database_path) == "ok"
@@ -92,20 +103,27 @@ async def test_sigterm_closes_sockets_drains_writes_and_a_reconnecting_reader_mi
     assert len(stored_messages(server.database_path)) == len(ledger.sent)
 
     record_property("sigterm_exit_seconds", round(exit_seconds, 3))
-    record_property("close_codes", sorted(set(ledger.close_codes + observer.close_codes)))
     logger.info(
         "graceful shutdown: exit %d after %.2fs with %d sockets open and %d messages in flight; "
         "close codes %s; %d acknowledged before exit all stored; %d more stored while draining; "
         "reader caught up %d after reconnecting, missed 0",
         exit_code,
         exit_seconds,
-        SOCKET_CLIENTS + 1,
+        SOCKET_CLIENTS + 2,
         in_flight,
-        sorted(set(ledger.close_codes + observer.close_codes)),
+        sorted({*ledger.close_codes, *observer.close_codes, chatter_ending.close_code}),
         len(acked_at_exit),
         drained,
         len(caught_up),
     )
+
+
+def assert_clean_exit(server: ChatServer, *, pid: int, exit_code: int, exit_seconds: float) -> None:
+    # uvicorn finishes its shutdown, then re-raises the signal so the exit status tells why.
+    assert exit_code in (0, -signal.SIGTERM), server.log_tail()
+    assert server.log_text().rstrip().endswith(f"Finished server process [{pid}]")
+    assert "Application shutdown complete." in server.log_text()
+    assert exit_seconds < EXIT_BOUND_S
 
 
 async def catch_up(url: str, *, after: int) -> list[int]:
