@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -16,7 +17,7 @@ from bench.driver import LoadGenerator
 from bench.peers._common import raise_fd_limit
 from bench.report import render, write_json
 from bench.scenarios import BENCH_CHAT_ENV, SCENARIOS, Context, Options
-from bench.servers import SERVER_NAMES, ServerError, chat_available
+from bench.servers import REPO_ROOT, SERVER_NAMES, ServerError, chat_available
 
 logger = logging.getLogger("bench")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -163,6 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "status": status,
                 "command": ["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)],
                 "scratch": str(scratch) if args.keep else None,
+                "chat_revision": chat_revision(),
             },
         )
         if not args.keep:
@@ -171,6 +173,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     _print_log_findings(ctx)
     print(f"\n{status}; {elapsed:.0f} s; results in {out}")
     return 0 if status == "complete" else 1
+
+
+def chat_revision() -> dict[str, str]:
+    """The commit the servers ran from, and whether chat/ or migrations/ differed from it."""
+
+    def git(*command: str) -> str:
+        completed = subprocess.run(
+            ["git", *command], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+        )
+        return completed.stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", "chat", "migrations", "templates")
+    return {"head": git("rev-parse", "HEAD"), "uncommitted": dirty}
 
 
 def _print_log_findings(ctx: Context) -> None:
