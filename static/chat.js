@@ -2,7 +2,7 @@
 //
 // What it adds to the server-rendered page:
 //   * a WebSocket at /chatsocket that reconnects with capped, jittered exponential backoff and,
-//     after every open, catches up through GET /api/messages?after=<highest id shown>;
+//     after every open, catches up through GET /api/messages?after=<highest settled id>;
 //   * an outbox kept in localStorage: a message typed while offline is shown as pending, survives
 //     a reload and is sent (with a client_id the server de-duplicates on) once the socket is open,
 //     one message at a time and oldest first, pausing when the server says "not now";
@@ -33,6 +33,9 @@
   const FETCH_TIMEOUT_MS = 15000;
   const ANSWER_TIMEOUT_MS = 10000;
   const OWN_IDS_KEEP = 300;
+  // Across server processes a lower id can arrive after a higher one, by up to about this long
+  // (the server's broker replay uses the same window): catch-ups start below it.
+  const REORDER_WINDOW_MS = 5000;
   const KEYS = { outbox: "chat.outbox", author: "chat.author", own: "chat.ownClientIds" };
   const RETRYABLE = new Set(["rate_limited", "storage_unavailable"]);
 
@@ -126,6 +129,29 @@
       if (id !== null && id > best) best = id;
     }
     return best;
+  }
+
+  // Ids shown within the reorder window, oldest first; older ones raise `settledId`.
+  const recentlyShown = [];
+  let settledId = highestId(); // what the server rendered into the page is settled
+
+  function settleShown() {
+    const cutoff = Date.now() - REORDER_WINDOW_MS;
+    while (recentlyShown.length > 0 && recentlyShown[0].at <= cutoff) {
+      settledId = Math.max(settledId, recentlyShown.shift().id);
+    }
+  }
+
+  function noteShown(id) {
+    settleShown();
+    if (id !== null) recentlyShown.push({ id, at: Date.now() });
+  }
+
+  // Where a catch-up starts: the highest id shown long enough ago that nothing lower can still
+  // be on its way. Re-fetching the few messages above it is harmless (duplicates are skipped).
+  function catchUpStart() {
+    settleShown();
+    return recentlyShown.length > 0 ? Math.min(settledId, highestId()) : highestId();
   }
 
   function lowestId() {
@@ -237,6 +263,7 @@
     const el = messageElement(message, clientId);
     const follow = isNearBottom() || (clientId !== null && ownClientIds.has(clientId));
     placeInInbox(el);
+    noteShown(numericId(message.id));
     if (follow) scrollToBottom();
     return true;
   }
@@ -374,7 +401,7 @@
       failures = 0;
     }, STABLE_AFTER_MS);
     // Read synchronously: frames arriving during the catch-up must not move its start.
-    catchUp(ws, highestId());
+    catchUp(ws, catchUpStart());
   }
 
   async function catchUp(ws, after) {
@@ -636,7 +663,7 @@
   doc.addEventListener("visibilitychange", () => {
     if (doc.visibilityState !== "visible") return;
     // Back from the background: a socket the system suspended may have missed messages.
-    if (socket !== null && ready) catchUp(socket, highestId());
+    if (socket !== null && ready) catchUp(socket, catchUpStart());
     else reconnectNow();
   });
   // Another tab settled or queued a message: keep this tab's pending view in step.

@@ -250,3 +250,19 @@ def test_unanswered_message_means_a_dead_socket(chat_server: ChatServer, page: P
     assert len(fake.routes) == 2
     assert [frame["body"] for frame in fake.received] == ["anyone there?", "anyone there?"]
     assert fake.received[0]["client_id"] == fake.received[1]["client_id"]
+
+
+def test_catch_up_does_not_skip_a_lower_id_that_arrived_late(
+    chat_server: ChatServer, fake: FakeSocket, page: Page
+) -> None:
+    # Two server processes: id 1 commits on one node, id 2 on another, and only id 2 reaches
+    # this page before its socket drops. The catch-up after reconnecting must still find id 1.
+    first = chat_server.post_message("committed first, relayed late")
+    second = chat_server.post_message("committed second, relayed at once")
+    fake.send(
+        {"type": "message", "id": second["id"], "body": second["body"], "html": second["html"]}
+    )
+    expect(page.locator(f"#m{second['id']}")).to_have_count(1, timeout=WAIT_MS)
+    fake.routes[-1].close(code=1012, reason="node restarting")
+    expect(page.locator(f"#m{first['id']}")).to_have_count(1, timeout=WAIT_MS)
+    assert assert_ids_unique_and_ordered(page) == [first["id"], second["id"]]
