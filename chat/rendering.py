@@ -87,6 +87,16 @@ class MessageRenderer:
     def __init__(self, environment: jinja2.Environment) -> None:
         self._template = environment.get_template("message.html")
 
-    def render(self, *, message_id: int, body: str, author: str | None, created_at: str) -> Markup:
-        html = self._template.render(id=message_id, body=body, author=author, created_at=created_at)
+    def render(
+        self,
+        *,
+        message_id: int,
+        body: str,
+        author: str | None,
+        created_at: str,
+        client_id: str | None = None,
+    ) -> Markup:
+        html = self._template.render(
+            id=message_id, body=body, author=author, created_at=created_at, client_id=client_id
+        )
         return Markup(html.strip())

@@ -118,6 +118,18 @@ def parse_socket_frame(text: str, limits: Limits) -> Draft:
     return parse_draft(payload, limits)
 
 
+def client_id_of(text: str | None, limits: Limits) -> str | None:
+    """The valid client_id of a frame that is refused before parsing (say, rate-limited), so
+    the client knows which message to resend; None when there is none to be had."""
+    if text is None or len(text) > limits.max_frame_bytes:
+        return None
+    try:
+        payload = json.loads(text)
+        return _parse_client_id(payload.get("client_id")) if isinstance(payload, dict) else None
+    except (ValueError, ClientError):
+        return None
+
+
 def parse_draft(payload: object, limits: Limits) -> Draft:
     """Validate a decoded JSON value as a message draft (socket frame or API body)."""
     if not isinstance(payload, dict):

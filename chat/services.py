@@ -103,7 +103,11 @@ class ChatService:
     def _render(self, row: Message) -> StoredMessage:
         created_at = format_timestamp(row.created_at)
         html = self._renderer.render(
-            message_id=row.id, body=row.body, author=row.author, created_at=created_at
+            message_id=row.id,
+            body=row.body,
+            author=row.author,
+            created_at=created_at,
+            client_id=row.client_id,
         )
         return StoredMessage(
             id=row.id,

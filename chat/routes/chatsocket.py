@@ -21,6 +21,7 @@ from chat.ratelimit import Rate, TokenBucket
 from chat.schemas import (
     ClientError,
     Limits,
+    client_id_of,
     dumps,
     error_frame,
     error_payload,
@@ -172,7 +173,7 @@ async def _receive_loop(connection: _Connection) -> None:
                 "frame too large",
             )
             return
-        if not _within_rate(connection):
+        if not _within_rate(connection, text):
             if connection.strikes >= connection.max_strikes:
                 logger.warning("closing %s: sustained flooding", connection.client)
                 connection.close_code = CLOSE_POLICY_VIOLATION
@@ -182,7 +183,7 @@ async def _receive_loop(connection: _Connection) -> None:
         await _handle_frame(connection, text)
 
 
-def _within_rate(connection: _Connection) -> bool:
+def _within_rate(connection: _Connection, text: str | None) -> bool:
     retry_after = connection.bucket.take()
     if retry_after == 0.0:
         connection.strikes = 0
@@ -190,7 +191,11 @@ def _within_rate(connection: _Connection) -> bool:
     connection.strikes += 1
     if connection.strikes == 1:
         logger.warning("rate limiting %s", connection.client)
-    error = ClientError("rate_limited", "you are sending too fast; wait and resend")
+    error = ClientError(
+        "rate_limited",
+        "you are sending too fast; wait and resend",
+        client_id=client_id_of(text, connection.limits),
+    )
     payload = error_payload(error) | {"retry_after": round(retry_after, 3)}
     connection.subscriber.offer(dumps(payload))
     return False

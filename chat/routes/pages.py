@@ -33,39 +33,46 @@ async def post_message_form(request: Request) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         return PlainTextResponse("Send the form as application/x-www-form-urlencoded.", 415)
-    retry_after = state["post_limiter"].take(client_address(request))
-    if retry_after > 0:
-        return PlainTextResponse(
-            "You are sending too fast; wait a moment and try again.",
-            429,
-            headers={"Retry-After": str(max(1, math.ceil(retry_after)))},
-        )
     try:
         fields = parse_qs((await read_bounded_body(request)).decode("utf-8", "replace"))
     except BodyTooLarge as error:
         return PlainTextResponse(error.detail, 413)
     form = {name: values[0] for name, values in fields.items()}
+    typed = form.get("body", "")
+    # Every refusal below shows the page again with what was typed, so nothing is lost.
     if not csrf_token_matches(request.cookies.get(CSRF_COOKIE), form.get("_xsrf")):
         logger.warning("form post without a valid CSRF token from %s", client_address(request))
-        return PlainTextResponse(
-            "The form expired or came from another site; reload the page.", 403
+        return await _render_index(
+            request,
+            form_error="The form expired or came from another site; check it and send again.",
+            form_body=typed,
+            status_code=403,
         )
+    retry_after = state["post_limiter"].take(client_address(request))
+    if retry_after > 0:
+        response = await _render_index(
+            request,
+            form_error="You are sending too fast; wait a moment and send again.",
+            form_body=typed,
+            status_code=429,
+        )
+        response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+        return response
     try:
         draft = parse_draft(
-            {"body": form.get("body", ""), "author": form.get("author")},
-            Limits.from_settings(settings),
+            {"body": typed, "author": form.get("author")}, Limits.from_settings(settings)
         )
         await state["service"].post(draft)
     except ClientError as error:
         logger.warning("form post rejected from %s: %s", client_address(request), error.code)
         return await _render_index(
-            request, form_error=error.detail, form_body=form.get("body", ""), status_code=400
+            request, form_error=error.detail, form_body=typed, status_code=400
         )
     except StorageUnavailable:
         return await _render_index(
             request,
             form_error="The message was not stored: the server cannot save right now. Try again.",
-            form_body=form.get("body", ""),
+            form_body=typed,
             status_code=503,
         )
     response = RedirectResponse(safe_next_path(form.get("next")), status_code=303)

@@ -103,3 +103,15 @@ def test_missing_origin_can_be_required(make_server: ServerFactory) -> None:
     with open_socket(server.ws_url, origin=server.origin) as connection:
         send_json(connection, {"body": "with origin"})
         assert recv_json(connection)["body"] == "with origin"
+
+
+def test_rate_limited_frames_name_the_refused_client_id(make_server: ServerFactory) -> None:
+    server = make_server(socket_rate_per_second=0.1, socket_rate_burst=1)
+    with open_socket(server.ws_url) as sender:
+        send_json(sender, {"body": "first", "client_id": "a"})
+        assert recv_json(sender)["client_id"] == "a"
+        send_json(sender, {"body": "second", "client_id": "b"})
+        refused = recv_json(sender)
+        assert (refused["error"], refused["client_id"]) == ("rate_limited", "b")
+        sender.send("not json")
+        assert recv_json(sender)["client_id"] is None

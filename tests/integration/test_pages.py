@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.conftest import ServerFactory
 from tests.support.html_check import inspect_html
 from tests.support.live import LiveServer
 from tests.support.xss import XSS_PAYLOADS
@@ -61,6 +62,8 @@ def test_form_without_csrf_token_is_refused(client: httpx.Client) -> None:
     client.get("/")
     response = client.post("/a/message/new", data={"body": "forged", "_xsrf": "wrong"})
     assert response.status_code == 403
+    assert 'id="form-error"' in response.text
+    assert ">forged</textarea>" in response.text  # what was typed is kept, escaped
     fresh = httpx.post(f"{client.base_url}/a/message/new", data={"body": "forged"})
     assert fresh.status_code == 403
     assert client.get("/api/messages").json()["messages"] == []
@@ -71,6 +74,17 @@ def test_next_only_redirects_locally(client: httpx.Client, target: str) -> None:
     response = form_post(client, body="hi", next=target)
     assert response.status_code == 303
     assert response.headers["location"] == "/"
+
+
+def test_rate_limited_form_keeps_the_text(make_server: ServerFactory) -> None:
+    server = make_server(post_rate_per_second=0.01, post_rate_burst=1)
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        assert form_post(client, body="first").status_code == 303
+        refused = form_post(client, body="second, too soon")
+        assert refused.status_code == 429
+        assert int(refused.headers["retry-after"]) >= 1
+        assert "second, too soon</textarea>" in refused.text
+        assert [m["body"] for m in client.get("/api/messages").json()["messages"]] == ["first"]
 
 
 def test_invalid_form_shows_the_error_and_keeps_the_text(client: httpx.Client) -> None:

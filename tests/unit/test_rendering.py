@@ -54,7 +54,11 @@ def test_message_fragment_escapes_body_and_author(payload: str) -> None:
     renderer = MessageRenderer(create_environment())
     html = str(
         renderer.render(
-            message_id=7, body=payload, author=payload, created_at="2026-01-02T03:04:05.000000Z"
+            message_id=7,
+            body=payload,
+            author=payload,
+            created_at="2026-01-02T03:04:05.000000Z",
+            client_id=payload[:64],
         )
     )
     inspection = inspect_html(html)
@@ -62,7 +66,12 @@ def test_message_fragment_escapes_body_and_author(payload: str) -> None:
     assert tags[:4] == ["div", "div", "span", "time"]
     assert tags[4] == "div"
     assert all(tag == "a" for tag in tags[5:])
-    assert inspection.tags[0][1] == {"class": "message", "id": "m7", "data-id": "7"}
+    assert inspection.tags[0][1] == {
+        "class": "message",
+        "id": "m7",
+        "data-id": "7",
+        "data-client-id": payload[:64],  # an attribute value, whatever it holds
+    }
     assert payload in inspection.visible_text
     assert inspection.visible_text.count(payload) == 2  # author and body, verbatim
 
