@@ -51,6 +51,9 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.close_timeout = CLOSE_TIMEOUT_SECONDS
         self._write_paused = False
+        # Broadcast frames written in one turn of the event loop (a published batch) leave in
+        # one write: one syscall per connection per batch, not per message.
+        self._pending: list[bytes] = []
         if self.config.ws_per_message_deflate:
             self.conn = ServerProtocol(
                 extensions=[
@@ -78,6 +81,7 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         shared = message.get("chat.shared")
         if isinstance(shared, SharedFrame) and await self._send_shared(shared):
             return
+        self._flush_pending()  # whatever uvicorn writes next must follow the queued frames
         if message.get("type") != "websocket.close":
             await super().send(message)
             if message.get("type") == "websocket.http.response.body" and self.close_sent:
@@ -123,8 +127,22 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
                 mask=False, extensions=self.conn.extensions
             )
             frame.encoded[key] = wire
-        self.transport.write(wire)
+        if not self._pending:
+            self.loop.call_soon(self._flush_pending)
+        self._pending.append(wire)
         return True
+
+    def _flush_pending(self) -> None:
+        if not self._pending:
+            return
+        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
+        self._pending.clear()
+        if not self.disconnected and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._pending.clear()
+        super().connection_lost(exc)
 
     def _encoding_key(self) -> Hashable | None:
         """What the wire bytes of a frame depend on for this connection, if they can be shared."""
@@ -153,6 +171,7 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
             super().shutdown()
             return
         self.stop_keepalive()
+        self._flush_pending()
         self.queue.put_nowait({"type": "websocket.disconnect", "code": 1012})
         self.conn.send_close(1012)
         self.transport.write(b"".join(self.conn.data_to_send()))
@@ -170,6 +189,7 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
                 self.frames = []
                 client = f"{self.client[0]}:{self.client[1]}" if self.client else "-"
                 logger.warning("closing %s: invalid UTF-8 in a text frame", client)
+                self._flush_pending()
                 self.conn.send_close(CLOSE_INVALID_UTF8, "invalid UTF-8")
                 self.handle_parser_exception()
                 return
