@@ -51,8 +51,8 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.close_timeout = CLOSE_TIMEOUT_SECONDS
         self._write_paused = False
-        # Broadcast frames written in one turn of the event loop (a published batch) leave in
-        # one write: one syscall per connection per batch, not per message.
+        # Broadcast frames handed over in one turn of the event loop (a published batch) leave
+        # in one write when the hub flushes: one syscall per connection per batch.
         self._pending: list[bytes] = []
         if self.config.ws_per_message_deflate:
             self.conn = ServerProtocol(
@@ -101,19 +101,27 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
-        # The app may write broadcast frames synchronously through this, skipping a task
-        # switch per recipient, whenever nothing is queued for the connection.
-        self.scope["extensions"][SHARED_SEND_EXTENSION] = self.send_shared_now  # type: ignore[index]
+        # The app may hand broadcast frames over synchronously through this, skipping a task
+        # switch per recipient whenever nothing is queued for the connection; frames handed
+        # over in one turn of the event loop leave in one write when it calls `flush`.
+        self.scope["extensions"][SHARED_SEND_EXTENSION] = {  # type: ignore[index]
+            "send": self.send_shared_now,
+            "flush": self.flush_shared,
+        }
 
     async def _send_shared(self, frame: SharedFrame) -> bool:
         await self.writable.wait()
         if self.disconnected:
             return False  # let uvicorn's own path report the disconnect
-        return self.send_shared_now(frame)
+        if not self.send_shared_now(frame):
+            return False
+        self._flush_pending()
+        return True
 
     def send_shared_now(self, frame: SharedFrame) -> bool:
-        """Write a broadcast frame from its cached wire bytes if the connection can take it
-        now (open, write buffer below the high-water mark); False means queue it instead."""
+        """Take a broadcast frame's cached wire bytes if the connection can take it now (open,
+        write buffer below the high-water mark), to be written by the next flush; False means
+        queue it instead."""
         if not self.writable.is_set() or self.disconnected or self.close_sent:
             return False
         if not self.handshake_complete or self.initial_response is not None:
@@ -127,10 +135,12 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
                 mask=False, extensions=self.conn.extensions
             )
             frame.encoded[key] = wire
-        if not self._pending:
-            self.loop.call_soon(self._flush_pending)
         self._pending.append(wire)
         return True
+
+    def flush_shared(self) -> None:
+        """Write every frame `send_shared_now` queued since the last flush, in one write."""
+        self._flush_pending()
 
     def _flush_pending(self) -> None:
         if not self._pending:

@@ -21,18 +21,33 @@ logger = logging.getLogger(__name__)
 class Subscriber:
     """A bounded queue of frames for one connection, drained by that connection's sender."""
 
-    __slots__ = ("_busy", "_frames", "_limit", "_waiter", "direct", "evicted", "on_evicted")
+    __slots__ = (
+        "_busy",
+        "_frames",
+        "_limit",
+        "_on_handed_over",
+        "_waiter",
+        "direct",
+        "evicted",
+        "flush",
+        "on_evicted",
+    )
 
-    def __init__(self, queue_size: int) -> None:
+    def __init__(
+        self, queue_size: int, on_handed_over: Callable[[Subscriber], None] | None = None
+    ) -> None:
         self._frames: deque[SharedFrame] = deque()
+        self._on_handed_over = on_handed_over
         self._limit = queue_size
         self._waiter: asyncio.Future[None] | None = None
         self.evicted = False
         # Called once on eviction: the sender may be stuck writing to a reader that stopped,
         # so the connection must be told rather than find out from its queue.
         self.on_evicted: Callable[[], None] | None = None
-        # Writes a frame to the connection at once if it can take it now (see chat.transport).
+        # Hands a frame to the connection at once if it can take it now, and writes what was
+        # handed over (see chat.transport); the hub flushes once per turn of the event loop.
         self.direct: Callable[[SharedFrame], bool] | None = None
+        self.flush: Callable[[], None] | None = None
         self._busy = False  # the sender holds a frame it has not finished sending
 
     def offer(self, frame: SharedFrame | str) -> bool:
@@ -40,8 +55,13 @@ class Subscriber:
         if self.evicted:
             return False
         shared = frame if isinstance(frame, SharedFrame) else SharedFrame(frame)
-        # Nothing queued and nothing in flight: writing now keeps the order and saves a wakeup.
+        # Nothing queued and nothing in flight: handing it over now keeps the order and saves
+        # waking the sender.
         if not self._frames and not self._busy and self.direct is not None and self.direct(shared):
+            if self._on_handed_over is not None:
+                self._on_handed_over(self)
+            elif self.flush is not None:
+                self.flush()
             return True
         if len(self._frames) >= self._limit:
             self.evicted = True
@@ -84,11 +104,25 @@ class Hub:
     def __init__(self, queue_size: int) -> None:
         self._queue_size = queue_size
         self._subscribers: set[Subscriber] = set()
+        # Subscribers holding handed-over frames, written out together at the end of the turn
+        # of the event loop: a batch of messages costs one write per connection.
+        self._unflushed: set[Subscriber] = set()
 
     def subscribe(self) -> Subscriber:
-        subscriber = Subscriber(self._queue_size)
+        subscriber = Subscriber(self._queue_size, on_handed_over=self._note_handed_over)
         self._subscribers.add(subscriber)
         return subscriber
+
+    def _note_handed_over(self, subscriber: Subscriber) -> None:
+        if not self._unflushed:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._unflushed.add(subscriber)
+
+    def _flush(self) -> None:
+        unflushed, self._unflushed = self._unflushed, set()
+        for subscriber in unflushed:
+            if subscriber.flush is not None:
+                subscriber.flush()
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.discard(subscriber)

@@ -131,12 +131,16 @@ async def _serve(connection: _Connection) -> None:
 
     connection.subscriber.on_evicted = on_evicted
     extensions = connection.websocket.scope.get("extensions") or {}
-    connection.subscriber.direct = extensions.get(SHARED_SEND_EXTENSION)
+    shared_send = extensions.get(SHARED_SEND_EXTENSION)
+    if shared_send is not None:
+        connection.subscriber.direct = shared_send["send"]
+        connection.subscriber.flush = shared_send["flush"]
     try:
         await _receive_loop(connection)
     finally:
         connection.subscriber.on_evicted = None
         connection.subscriber.direct = None
+        connection.subscriber.flush = None
         sender.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await sender
