@@ -110,3 +110,29 @@ async def test_direct_writes_only_when_nothing_is_queued_or_in_flight() -> None:
     subscriber.sent()
     hub.deliver("5")  # idle again: direct
     assert written == ["1", "5"]
+
+
+@pytest.mark.anyio
+async def test_handed_over_frames_are_flushed_once_per_turn_of_the_loop() -> None:
+    handed: list[str] = []
+    flushes: list[list[str]] = []
+
+    def flush() -> None:
+        flushes.append(handed.copy())
+        handed.clear()
+
+    def direct(frame: SharedFrame) -> bool:
+        handed.append(frame.text)
+        return True
+
+    hub = Hub(queue_size=10)
+    subscriber = hub.subscribe()
+    subscriber.direct, subscriber.flush = direct, flush
+    for text in ("a", "b", "c"):  # one published batch
+        hub.deliver(text)
+    assert flushes == []  # nothing written yet: the batch leaves together
+    await asyncio.sleep(0)
+    assert flushes == [["a", "b", "c"]]
+    hub.deliver("d")
+    await asyncio.sleep(0)
+    assert flushes == [["a", "b", "c"], ["d"]]
