@@ -32,15 +32,13 @@ from websockets.extensions.permessage_deflate import (
 from websockets.frames import Frame, Opcode
 from websockets.server import ServerProtocol
 
-from chat.wire import SharedFrame
+from chat.wire import SHARED_SEND_EXTENSION, SharedFrame
 
 logger = logging.getLogger(__name__)
 
 CLOSE_INVALID_UTF8 = 1007
 # Seconds a closed connection may still take to flush and finish the handshake before abort.
 CLOSE_TIMEOUT_SECONDS = 5.0
-# The ASGI scope extension through which the app reaches `send_shared_now`.
-SHARED_SEND_EXTENSION = "chat.shared_send"
 # uvicorn's own choices for permessage-deflate, plus no context takeover both ways.
 DEFLATE_WINDOW_BITS = 12
 DEFLATE_COMPRESS_SETTINGS = {"memLevel": 5}

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
+# The ASGI scope extension through which a connection accepts shared frames directly:
+# {"send": Callable[[SharedFrame], bool], "flush": Callable[[], None]} (see chat.transport).
+SHARED_SEND_EXTENSION = "chat.shared_send"
+
 
 class SharedFrame:
     __slots__ = ("encoded", "text", "utf8")

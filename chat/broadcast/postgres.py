@@ -17,7 +17,14 @@ from collections.abc import Sequence
 import asyncpg  # type: ignore[import-untyped]
 
 from chat.broadcast.base import Envelope
-from chat.broadcast.relay import BrokerUnavailable, Received, Transport, describe
+from chat.broadcast.relay import (
+    DEFAULT_LIVENESS,
+    BrokerUnavailable,
+    Liveness,
+    Received,
+    Transport,
+    describe,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,15 +49,11 @@ class PostgresTransport(Transport):
         url: str,
         *,
         channel: str,
-        heartbeat: float = 1.0,
-        dead_after: float = 3.0,
-        timeout: float = 3.0,
+        liveness: Liveness = DEFAULT_LIVENESS,
     ) -> None:
         self._dsn = asyncpg_dsn(url)
         self._channel = channel
-        self._heartbeat = heartbeat
-        self._dead_after = dead_after
-        self._timeout = timeout
+        self._liveness = liveness
         self._listener: asyncpg.Connection | None = None
         self._publisher: asyncpg.Connection | None = None
         self._queue: asyncio.Queue[object] = asyncio.Queue()
@@ -83,7 +86,7 @@ class PostgresTransport(Transport):
         # Named per process and role, so pg_stat_activity tells the nodes' connections apart.
         return await asyncpg.connect(
             self._dsn,
-            timeout=self._timeout,
+            timeout=self._liveness.timeout,
             server_settings={"application_name": f"chat-{role}-{os.getpid()}"},
         )
 
@@ -92,10 +95,10 @@ class PostgresTransport(Transport):
         if connection is None:
             raise BrokerUnavailable("not listening")
         try:
-            item = await asyncio.wait_for(self._queue.get(), self._heartbeat)
+            item = await asyncio.wait_for(self._queue.get(), self._liveness.heartbeat)
         except TimeoutError:
             try:
-                await connection.fetchval("SELECT 1", timeout=self._dead_after)
+                await connection.fetchval("SELECT 1", timeout=self._liveness.dead_after)
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
                 raise BrokerUnavailable(f"heartbeat failed: {describe(error)}") from error
             return []

@@ -24,7 +24,14 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from chat.broadcast.base import Envelope
-from chat.broadcast.relay import BrokerUnavailable, Received, Transport, describe
+from chat.broadcast.relay import (
+    DEFAULT_LIVENESS,
+    BrokerUnavailable,
+    Liveness,
+    Received,
+    Transport,
+    describe,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -37,15 +44,11 @@ class RedisTransport(Transport):
         url: str,
         *,
         channel: str,
-        heartbeat: float = 1.0,
-        dead_after: float = 3.0,
-        timeout: float = 3.0,
+        liveness: Liveness = DEFAULT_LIVENESS,
     ) -> None:
         self._url = url
         self._channel = channel
-        self._heartbeat = heartbeat
-        self._dead_after = dead_after
-        self._timeout = timeout
+        self._liveness = liveness
         self._publisher: Redis | None = None
         self._subscriber: Redis | None = None
         self._pubsub: PubSub | None = None
@@ -58,8 +61,8 @@ class RedisTransport(Transport):
             client_name=f"chat-{role}-{os.getpid()}",  # who is who in CLIENT LIST
             decode_responses=True,
             retry=Retry(NoBackoff(), 0),
-            socket_connect_timeout=self._timeout,
-            socket_timeout=self._timeout,
+            socket_connect_timeout=self._liveness.timeout,
+            socket_timeout=self._liveness.timeout,
             health_check_interval=0,  # the heartbeat below does this, visibly
         )
 
@@ -80,13 +83,15 @@ class RedisTransport(Transport):
         while True:
             now = time.monotonic()
             silent = now - self._heard_at
-            if silent >= self._dead_after:
+            if silent >= self._liveness.dead_after:
                 raise BrokerUnavailable(f"no answer from Redis for {silent:.1f}s")
             try:
-                if now - max(self._heard_at, self._pinged_at) >= self._heartbeat:
+                if now - max(self._heard_at, self._pinged_at) >= self._liveness.heartbeat:
                     self._pinged_at = now
                     await pubsub.ping()
-                wait = min(self._heartbeat, self._heard_at + self._dead_after - now)
+                wait = min(
+                    self._liveness.heartbeat, self._heard_at + self._liveness.dead_after - now
+                )
                 message = await pubsub.get_message(timeout=max(wait, 0.01))
             except (RedisError, OSError) as error:
                 raise BrokerUnavailable(describe(error)) from error

@@ -51,6 +51,18 @@ class Received:
     frame: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class Liveness:
+    """How a transport tells a live broker connection from a dead one."""
+
+    heartbeat: float = 1.0  # ping a connection that has been quiet this long
+    dead_after: float = 3.0  # declare it dead after this long without an answer
+    timeout: float = 3.0  # connect and socket timeout
+
+
+DEFAULT_LIVENESS = Liveness()
+
+
 class Transport(ABC):
     """One node's connection to a broker. The relay supervises it and never shares it."""
 

@@ -31,7 +31,7 @@ from chat.security import origin_allowed
 from chat.services import ChatService
 from chat.settings import Settings
 from chat.state import app_state
-from chat.transport import SHARED_SEND_EXTENSION
+from chat.wire import SHARED_SEND_EXTENSION
 from chat.writer import StorageUnavailable
 
 logger = logging.getLogger(__name__)

@@ -15,6 +15,8 @@ from typing import NoReturn
 
 import pytest
 
+from tests.support.process import free_port
+
 POSTGRES_URL = os.environ.get(
     "CHAT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
@@ -27,13 +29,6 @@ def unavailable(service: str, error: BaseException | str) -> NoReturn:
     if os.environ.get("CI") == "true":
         pytest.fail(message)
     pytest.skip(message)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def redis_ping(host: str, port: int, timeout: float = 1.0) -> bool:
