@@ -1,7 +1,9 @@
 """MessageRepository: the only code that queries the messages table.
 
 It receives its session and never commits: the caller owns the transaction.
-Pages are keyset queries on the primary key, never OFFSET.
+Pages are keyset queries on the primary key, never OFFSET. Queries are Core statements that
+return plain records: a page is read on every history request and every message is written
+once, and ORM identity tracking would buy nothing for rows that never change.
 """
 
 from __future__ import annotations
@@ -9,11 +11,21 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, exists, func, insert, select
+from sqlalchemy import ColumnElement, Row, Select, exists, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.models import Message
+
+_messages = Message.__table__
+_COLUMNS = (
+    _messages.c.id,
+    _messages.c.body,
+    _messages.c.author,
+    _messages.c.client_id,
+    _messages.c.created_at,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +37,19 @@ class NewMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """A stored message, as read from (or just written to) the table."""
+
+    id: int
+    body: str
+    author: str | None
+    client_id: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Page:
-    messages: Sequence[Message]  # oldest first
+    messages: Sequence[MessageRecord]  # oldest first
     has_older: bool
     has_newer: bool
 
@@ -35,24 +58,41 @@ class MessageRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def add_all(self, new_messages: Iterable[NewMessage]) -> list[Message]:
-        """Insert rows and give them their ids; the caller commits or rolls back."""
-        rows = [
-            Message(
-                body=new.body, author=new.author, client_id=new.client_id, created_at=new.created_at
-            )
-            for new in new_messages
+    async def add_all(self, new_messages: Iterable[NewMessage]) -> list[MessageRecord]:
+        """Insert rows and give them their ids, in order; the caller commits or rolls back."""
+        drafts = list(new_messages)
+        if not drafts:
+            return []
+        values = [
+            {
+                "body": new.body,
+                "author": new.author,
+                "client_id": new.client_id,
+                "created_at": new.created_at,
+            }
+            for new in drafts
         ]
-        if not rows:
-            return rows
         if self._session.get_bind().dialect.name == "sqlite":
-            await self._insert_sqlite(rows)
+            ids = await self._insert_sqlite(values)
         else:
-            self._session.add_all(rows)
-            await self._session.flush()
-        return rows
+            result = await self._session.execute(
+                insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True), values
+            )
+            ids = list(result.scalars())
+        if len(ids) != len(drafts):
+            raise RuntimeError(f"inserted {len(drafts)} rows but found {len(ids)} new ids")
+        return [
+            MessageRecord(
+                id=new_id,
+                body=new.body,
+                author=new.author,
+                client_id=new.client_id,
+                created_at=new.created_at,
+            )
+            for new_id, new in zip(ids, drafts, strict=True)
+        ]
 
-    async def _insert_sqlite(self, rows: list[Message]) -> None:
+    async def _insert_sqlite(self, values: list[dict[str, Any]]) -> list[int]:
         """One executemany, then the new ids in one query.
 
         SQLite cannot promise the order of RETURNING rows, so SQLAlchemy would insert row by
@@ -60,65 +100,62 @@ class MessageRepository:
         (WAL snapshot; the writer holds the lock), and AUTOINCREMENT ids only grow, so the
         rows above the previous maximum are exactly ours, in insertion order.
         """
-        previous = await self._session.scalar(select(func.coalesce(func.max(Message.id), 0)))
-        await self._session.execute(
-            insert(Message),
-            [
-                {
-                    "body": row.body,
-                    "author": row.author,
-                    "client_id": row.client_id,
-                    "created_at": row.created_at,
-                }
-                for row in rows
-            ],
-        )
-        ids = list(
-            await self._session.scalars(
-                select(Message.id).where(Message.id > previous).order_by(Message.id)
-            )
-        )
-        if len(ids) != len(rows):
-            raise RuntimeError(f"inserted {len(rows)} rows but found {len(ids)} new ids")
-        for row, new_id in zip(rows, ids, strict=True):
-            row.id = new_id
+        key = _messages.c.id
+        previous = await self._session.scalar(select(func.coalesce(func.max(key), 0)))
+        await self._session.execute(insert(_messages), values)
+        return list(await self._session.scalars(select(key).where(key > previous).order_by(key)))
 
-    async def by_client_ids(self, client_ids: Iterable[str]) -> dict[str, Message]:
+    async def by_client_ids(self, client_ids: Iterable[str]) -> dict[str, MessageRecord]:
         wanted = list(set(client_ids))
         if not wanted:
             return {}
-        result = await self._session.scalars(select(Message).where(Message.client_id.in_(wanted)))
-        return {row.client_id: row for row in result if row.client_id is not None}
+        result = await self._session.execute(
+            select(*_COLUMNS).where(_messages.c.client_id.in_(wanted))
+        )
+        records = (_record(row) for row in result)
+        return {record.client_id: record for record in records if record.client_id is not None}
 
     async def newest(self, limit: int) -> Page:
-        rows = await self._fetch_descending(None, limit + 1)
-        has_older = len(rows) > limit
-        return Page(messages=rows[:limit][::-1], has_older=has_older, has_newer=False)
+        statement = select(*_COLUMNS).order_by(_messages.c.id.desc()).limit(limit + 1)
+        rows = [_record(row) for row in await self._session.execute(statement)]
+        return Page(messages=rows[:limit][::-1], has_older=len(rows) > limit, has_newer=False)
 
     async def before(self, cursor: int, limit: int) -> Page:
-        rows = await self._fetch_descending(cursor, limit + 1)
-        has_older = len(rows) > limit
-        page = rows[:limit][::-1]
-        # An empty page means nothing older than the cursor; newer rows exist iff the cursor
-        # itself or something after it does.
-        newer = Message.id > page[-1].id if page else Message.id >= cursor
-        return Page(messages=page, has_older=has_older, has_newer=await self._exists(newer))
+        # The newest row below the cursor is the page's last, so "anything newer than the
+        # page" is "anything at or above the cursor": one statement answers both questions.
+        key = _messages.c.id
+        newer = key >= cursor
+        statement = _with_flag(select(*_COLUMNS), newer).where(key < cursor).order_by(key.desc())
+        rows = (await self._session.execute(statement.limit(limit + 1))).all()
+        page = [_record(row) for row in rows[:limit]][::-1]
+        has_newer = bool(rows[0].flag) if rows else await self._exists(newer)
+        return Page(messages=page, has_older=len(rows) > limit, has_newer=has_newer)
 
     async def after(self, cursor: int, limit: int) -> Page:
-        statement = select(Message).where(Message.id > cursor).order_by(Message.id).limit(limit + 1)
-        rows = list(await self._session.scalars(statement))
-        has_newer = len(rows) > limit
-        page = rows[:limit]
         # Compare with the cursor itself, never cursor + 1: the largest cursor is the largest
         # integer the column holds.
-        older = Message.id < page[0].id if page else Message.id <= cursor
-        return Page(messages=page, has_older=await self._exists(older), has_newer=has_newer)
-
-    async def _fetch_descending(self, before: int | None, limit: int) -> list[Message]:
-        statement = select(Message).order_by(Message.id.desc()).limit(limit)
-        if before is not None:
-            statement = statement.where(Message.id < before)
-        return list(await self._session.scalars(statement))
+        key = _messages.c.id
+        older = key <= cursor
+        statement = _with_flag(select(*_COLUMNS), older).where(key > cursor).order_by(key)
+        rows = (await self._session.execute(statement.limit(limit + 1))).all()
+        page = [_record(row) for row in rows[:limit]]
+        has_older = bool(rows[0].flag) if rows else await self._exists(older)
+        return Page(messages=page, has_older=has_older, has_newer=len(rows) > limit)
 
     async def _exists(self, condition: ColumnElement[bool]) -> bool:
         return bool(await self._session.scalar(select(exists().where(condition))))
+
+
+def _with_flag(statement: Select[Any], condition: ColumnElement[bool]) -> Select[Any]:
+    """Add a column saying whether any row meets `condition` (evaluated once per query)."""
+    return statement.add_columns(exists().where(condition).label("flag"))
+
+
+def _record(row: Row[Any]) -> MessageRecord:
+    return MessageRecord(
+        id=row.id,
+        body=row.body,
+        author=row.author,
+        client_id=row.client_id,
+        created_at=row.created_at,
+    )

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chat.broadcast.base import BroadcastBackend, Envelope
-from chat.models import Message
 from chat.rendering import MessageRenderer
-from chat.repository import MessageRepository
+from chat.repository import MessageRecord, MessageRepository
 from chat.schemas import Draft, HistoryQuery, StoredMessage, format_timestamp
 from chat.writer import MessageWriter
 
@@ -77,7 +76,9 @@ class ChatService:
                 page = await repository.after(query.after, query.limit)
             else:
                 page = await repository.newest(query.limit)
-        messages = [self.present(row) for row in page.messages]
+        # The newest page is what every page load asks for; older pages are read once each.
+        remember = query.before is None and query.after is None
+        messages = [self.present(row, remember=remember) for row in page.messages]
         return HistoryPage(
             messages=messages,
             has_older=page.has_older,
@@ -86,21 +87,25 @@ class ChatService:
             newer_cursor=messages[-1].id if messages else query.after,
         )
 
-    def present(self, row: Message) -> StoredMessage:
-        """The message as readers see it. Messages never change once stored, so recent ones
-        are rendered once and remembered: the echo, the broadcast and the history pages that
-        follow all reuse the same rendering."""
+    def present(self, row: MessageRecord, *, remember: bool = False) -> StoredMessage:
+        """The message as readers see it, rendered once where that pays.
+
+        Messages never change once stored. The ones just published (and the newest page) are
+        remembered: the echo, the broadcast and the catch-ups that follow reuse one rendering.
+        Older pages are rendered on each read and not remembered, so a reader paging through
+        old history cannot push the recent messages out.
+        """
         cached = self._presented.get(row.id)
         if cached is not None:
-            self._presented.move_to_end(row.id)
             return cached
         presented = self._render(row)
-        self._presented[row.id] = presented
-        if len(self._presented) > PRESENTED_CACHE_SIZE:
-            self._presented.popitem(last=False)
+        if remember:
+            self._presented[row.id] = presented
+            if len(self._presented) > PRESENTED_CACHE_SIZE:
+                self._presented.popitem(last=False)
         return presented
 
-    def _render(self, row: Message) -> StoredMessage:
+    def _render(self, row: MessageRecord) -> StoredMessage:
         created_at = format_timestamp(row.created_at)
         html = self._renderer.render(
             message_id=row.id,
@@ -130,8 +135,8 @@ class ChatService:
             page = await MessageRepository(session).after(after, limit)
         return [Envelope(row.id, self.present(row).to_frame()) for row in page.messages]
 
-    async def _publish(self, rows: Sequence[Message]) -> None:
+    async def _publish(self, rows: Sequence[MessageRecord]) -> None:
         # Serialized once here; every hub on every node forwards this very string.
         await self._backend.publish(
-            [Envelope(row.id, self.present(row).to_frame()) for row in rows]
+            [Envelope(row.id, self.present(row, remember=True).to_frame()) for row in rows]
         )

@@ -18,8 +18,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chat.db import WRITE_EXECUTION_OPTIONS
-from chat.models import Message
-from chat.repository import MessageRepository, NewMessage
+from chat.repository import MessageRecord, MessageRepository, NewMessage
 from chat.schemas import Draft
 
 logger = logging.getLogger(__name__)
@@ -41,16 +40,16 @@ class WriterClosed(StorageUnavailable):
 class _Pending:
     draft: Draft
     created_at: datetime
-    future: asyncio.Future[tuple[Message, bool]] = field(repr=False)
+    future: asyncio.Future[tuple[MessageRecord, bool]] = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
-    message: Message
+    message: MessageRecord
     created: bool  # False: the client_id was already used; `message` is the earlier one
 
 
-StoredCallback = Callable[[Sequence[Message]], Awaitable[None]]
+StoredCallback = Callable[[Sequence[MessageRecord]], Awaitable[None]]
 
 
 class MessageWriter:
@@ -90,7 +89,8 @@ class MessageWriter:
     async def submit(self, draft: Draft) -> WriteResult:
         if self._closing:
             raise WriterClosed("the server is shutting down")
-        future: asyncio.Future[tuple[Message, bool]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[tuple[MessageRecord, bool]] = loop.create_future()
         await self._queue.put(_Pending(draft, datetime.now(UTC), future))
         message, created = await future
         return WriteResult(message=message, created=created)
@@ -140,7 +140,7 @@ class MessageWriter:
             if not pending.future.done():
                 pending.future.set_result(result)
 
-    async def _store_with_retries(self, batch: list[_Pending]) -> list[tuple[Message, bool]]:
+    async def _store_with_retries(self, batch: list[_Pending]) -> list[tuple[MessageRecord, bool]]:
         for attempt in range(1, _CONFLICT_RETRIES + 1):
             try:
                 return await self._store(batch)
@@ -150,7 +150,7 @@ class MessageWriter:
                 logger.info("client_id conflict with a concurrent writer; retrying batch")
         raise AssertionError("unreachable")
 
-    async def _store(self, batch: list[_Pending]) -> list[tuple[Message, bool]]:
+    async def _store(self, batch: list[_Pending]) -> list[tuple[MessageRecord, bool]]:
         async with self._sessionmaker() as session, session.begin():
             # Options must be in place before the first statement, which is what BEGINs.
             await session.connection(execution_options=WRITE_EXECUTION_OPTIONS)
@@ -167,18 +167,18 @@ class MessageWriter:
 class _InsertPlan:
     """For each queued draft: an earlier stored message, or a row this batch inserts."""
 
-    # Per draft: (a stored Message, False) or (index into the inserted rows, is the first use).
-    outcome: list[tuple[Message | int, bool]]
+    # Per draft: (a stored message, False) or (index into the inserted rows, is the first use).
+    outcome: list[tuple[MessageRecord | int, bool]]
     inserted: list[_Pending]
 
-    def resolve(self, rows: list[Message]) -> list[tuple[Message, bool]]:
+    def resolve(self, rows: list[MessageRecord]) -> list[tuple[MessageRecord, bool]]:
         return [
-            (target, False) if isinstance(target, Message) else (rows[target], first)
+            (target, False) if isinstance(target, MessageRecord) else (rows[target], first)
             for target, first in self.outcome
         ]
 
 
-def _plan_inserts(batch: list[_Pending], existing: dict[str, Message]) -> _InsertPlan:
+def _plan_inserts(batch: list[_Pending], existing: dict[str, MessageRecord]) -> _InsertPlan:
     plan = _InsertPlan(outcome=[], inserted=[])
     first_use: dict[str, int] = {}  # client_id -> row index, for repeats inside one batch
     for pending in batch:
