@@ -82,10 +82,11 @@ def create_environment(templates_dir: Path = DEFAULT_TEMPLATES_DIR) -> jinja2.En
 
 
 class MessageRenderer:
-    """Renders the `templates/message.html` fragment that every client may insert as HTML."""
+    """Renders the `message` macro of `templates/message.html`: the fragment that every client
+    may insert as HTML."""
 
     def __init__(self, environment: jinja2.Environment) -> None:
-        self._template = environment.get_template("message.html")
+        self._message = environment.get_template("message.html").module.message  # type: ignore[attr-defined]
 
     def render(
         self,
@@ -96,7 +97,5 @@ class MessageRenderer:
         created_at: str,
         client_id: str | None = None,
     ) -> Markup:
-        html = self._template.render(
-            id=message_id, body=body, author=author, created_at=created_at, client_id=client_id
-        )
-        return Markup(html.strip())
+        html: Markup = self._message(message_id, body, author, created_at, client_id)
+        return html

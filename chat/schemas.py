@@ -59,7 +59,7 @@ class StoredMessage:
     body: str
     author: str | None
     client_id: str | None
-    created_at: datetime
+    created_at: str  # the wire format: ISO 8601 in UTC with microseconds and a Z
     html: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -69,7 +69,7 @@ class StoredMessage:
             "body": self.body,
             "html": self.html,
             "author": self.author,
-            "created_at": format_timestamp(self.created_at),
+            "created_at": self.created_at,
             "client_id": self.client_id,
         }
 

@@ -7,8 +7,10 @@ repository in short read-only sessions.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,7 +19,9 @@ from chat.broadcast.base import BroadcastBackend, Envelope
 from chat.rendering import MessageRenderer
 from chat.repository import MessageRecord, MessageRepository
 from chat.schemas import Draft, HistoryQuery, StoredMessage, format_timestamp
-from chat.writer import MessageWriter
+from chat.writer import MessageWriter, StorageUnavailable, WriterClosed, WriteResult
+
+logger = logging.getLogger(__name__)
 
 # Rendered messages kept in memory (the newest are what pages and catch-ups ask for).
 PRESENTED_CACHE_SIZE = 4096
@@ -27,6 +31,9 @@ PRESENTED_CACHE_SIZE = 4096
 class PostResult:
     message: StoredMessage
     created: bool
+
+
+PostCallback = Callable[[PostResult | StorageUnavailable], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +71,33 @@ class ChatService:
 
         Raises StorageUnavailable when the message could not be stored.
         """
-        result = await self._writer.submit(draft)
+        return self._post_result(await self._writer.submit(draft))
+
+    async def post_in_order(self, draft: Draft, on_done: PostCallback) -> None:
+        """Queue a message behind those already queued and return before it is stored.
+
+        A connection that sends several messages gets them stored in the order it sent them,
+        in as few transactions as the writer can manage, without waiting for each commit.
+        `on_done` receives the PostResult, or the StorageUnavailable error, once the message is
+        committed and broadcast (or refused). Raises WriterClosed when shutting down.
+        """
+        future = await self._writer.enqueue(draft)
+        future.add_done_callback(lambda done: on_done(self._outcome(done)))
+
+    def _outcome(self, done: asyncio.Future[WriteResult]) -> PostResult | StorageUnavailable:
+        if done.cancelled():
+            return WriterClosed("the server is shutting down")
+        error = done.exception()
+        if error is None:
+            return self._post_result(done.result())
+        if isinstance(error, StorageUnavailable):
+            return error
+        # The writer fails futures only with StorageUnavailable; anything else is a bug, but
+        # the sender must still hear that its message was not stored.
+        logger.error("unexpected outcome of a queued message", exc_info=error)
+        return StorageUnavailable("unexpected error")
+
+    def _post_result(self, result: WriteResult) -> PostResult:
         return PostResult(message=self.present(result.message), created=result.created)
 
     async def history(self, query: HistoryQuery) -> HistoryPage:
@@ -119,7 +152,7 @@ class ChatService:
             body=row.body,
             author=row.author,
             client_id=row.client_id,
-            created_at=row.created_at,
+            created_at=created_at,
             html=str(html),
         )
 

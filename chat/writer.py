@@ -36,17 +36,17 @@ class WriterClosed(StorageUnavailable):
     """The server is shutting down and takes no more messages."""
 
 
-@dataclass(slots=True)
-class _Pending:
-    draft: Draft
-    created_at: datetime
-    future: asyncio.Future[tuple[MessageRecord, bool]] = field(repr=False)
-
-
 @dataclass(frozen=True, slots=True)
 class WriteResult:
     message: MessageRecord
     created: bool  # False: the client_id was already used; `message` is the earlier one
+
+
+@dataclass(slots=True)
+class _Pending:
+    draft: Draft
+    created_at: datetime
+    future: asyncio.Future[WriteResult] = field(repr=False)
 
 
 StoredCallback = Callable[[Sequence[MessageRecord]], Awaitable[None]]
@@ -87,13 +87,20 @@ class MessageWriter:
         self._task = None
 
     async def submit(self, draft: Draft) -> WriteResult:
+        """Store a draft and return once it is committed and published."""
+        return await (await self.enqueue(draft))
+
+    async def enqueue(self, draft: Draft) -> asyncio.Future[WriteResult]:
+        """Queue a draft and return a future of its outcome without waiting for the commit.
+
+        Drafts are stored in the order they were queued. Waits only while the queue is full.
+        The future fails with StorageUnavailable when the draft could not be stored.
+        """
         if self._closing:
             raise WriterClosed("the server is shutting down")
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[tuple[MessageRecord, bool]] = loop.create_future()
+        future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Pending(draft, datetime.now(UTC), future))
-        message, created = await future
-        return WriteResult(message=message, created=created)
+        return future
 
     async def _run(self) -> None:
         while True:
@@ -136,9 +143,9 @@ class MessageWriter:
             except Exception:
                 # Stored but not fanned out: readers still get them through catch-up.
                 logger.exception("publishing %d stored message(s) failed", len(created))
-        for pending, result in zip(batch, results, strict=True):
+        for pending, (message, is_new) in zip(batch, results, strict=True):
             if not pending.future.done():
-                pending.future.set_result(result)
+                pending.future.set_result(WriteResult(message=message, created=is_new))
 
     async def _store_with_retries(self, batch: list[_Pending]) -> list[tuple[MessageRecord, bool]]:
         for attempt in range(1, _CONFLICT_RETRIES + 1):

@@ -1,6 +1,7 @@
 """`/chatsocket`: the Tornado demo's protocol, extended (see docs/protocol.md).
 
-The handler task receives: it parses frames and posts messages one at a time. A sender task
+The handler task receives: it parses frames and queues messages for storage in the order they
+came, without waiting for each commit (at most MAX_UNCONFIRMED per connection). A sender task
 drains the connection's bounded queue. The hub never waits for a client: it writes a frame
 straight to a connection that has nothing queued and can take it now, queues it otherwise, and
 when the queue overflows the connection is closed with 4008 and the client catches up later.
@@ -12,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
@@ -20,6 +22,7 @@ from chat.broadcast.hub import Subscriber
 from chat.ratelimit import Rate, TokenBucket
 from chat.schemas import (
     ClientError,
+    Draft,
     Limits,
     client_id_of,
     dumps,
@@ -28,7 +31,7 @@ from chat.schemas import (
     parse_socket_frame,
 )
 from chat.security import origin_allowed
-from chat.services import ChatService
+from chat.services import ChatService, PostResult
 from chat.settings import Settings
 from chat.state import app_state
 from chat.wire import SHARED_SEND_EXTENSION
@@ -39,6 +42,9 @@ logger = logging.getLogger(__name__)
 CLOSE_POLICY_VIOLATION = 1008
 CLOSE_MESSAGE_TOO_BIG = 1009
 CLOSE_SLOW_CONSUMER = 4008
+# Messages a connection may have queued for storage and not yet confirmed. A client that sends
+# faster waits (TCP backpressure) instead of growing the writer's queue.
+MAX_UNCONFIRMED = 64
 # How long a close frame may take to leave; a client that reads nothing cannot stall us longer.
 CLOSE_TIMEOUT_SECONDS = 1.0
 
@@ -51,6 +57,7 @@ class _Connection:
     limits: Limits
     bucket: TokenBucket
     max_strikes: int
+    unconfirmed: asyncio.Semaphore  # slots for messages queued for storage, not yet stored
     strikes: int = 0  # consecutive frames refused by the rate limit
     close_code: int | None = None
     close_reason: str = ""
@@ -102,6 +109,7 @@ def _open_connection(
             Rate(per_second=settings.socket_rate_per_second, burst=settings.socket_rate_burst)
         ),
         max_strikes=settings.rate_limit_strikes,
+        unconfirmed=asyncio.Semaphore(MAX_UNCONFIRMED),
     )
 
 
@@ -214,19 +222,29 @@ async def _handle_frame(connection: _Connection, text: str | None) -> None:
         logger.warning("client error from %s: %s", connection.client, error.code)
         connection.subscriber.offer(error_frame(error))
         return
+    await connection.unconfirmed.acquire()
     try:
-        result = await connection.service.post(draft)
-    except StorageUnavailable as error:
+        await connection.service.post_in_order(draft, partial(_on_stored, connection, draft))
+    except StorageUnavailable as error:  # shutting down: nothing was queued
+        _on_stored(connection, draft, error)
+
+
+def _on_stored(
+    connection: _Connection, draft: Draft, outcome: PostResult | StorageUnavailable
+) -> None:
+    """The sender's answer once its message is committed: the broadcast already carried the
+    echo; only a refusal or a resend of a stored message is answered here."""
+    connection.unconfirmed.release()
+    if isinstance(outcome, StorageUnavailable):
         unavailable = ClientError(
             "storage_unavailable",
-            f"the message was not stored: {error}",
+            f"the message was not stored: {outcome}",
             client_id=draft.client_id,
         )
         connection.subscriber.offer(error_frame(unavailable))
-        return
-    if not result.created:
+    elif not outcome.created:
         # A resend of a stored message: answer the sender alone, broadcast nothing.
-        connection.subscriber.offer(result.message.to_frame())
+        connection.subscriber.offer(outcome.message.to_frame())
 
 
 async def _send_loop(connection: _Connection) -> None:

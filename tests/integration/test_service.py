@@ -14,7 +14,7 @@ from chat.broadcast.memory import MemoryBackend
 from chat.db import create_engine, create_sessionmaker
 from chat.rendering import MessageRenderer, create_environment
 from chat.schemas import Draft, HistoryQuery
-from chat.services import ChatService
+from chat.services import ChatService, PostResult
 from chat.settings import Settings
 from chat.writer import StorageUnavailable, WriterClosed
 
@@ -81,6 +81,52 @@ async def test_concurrent_posts_share_transactions(harness: Harness) -> None:
     assert ids == sorted(ids) and len(ids) == count
     # Group commit: far fewer transactions than messages.
     assert harness.commits < count / 4, harness.commits
+
+
+@pytest.mark.anyio
+async def test_one_senders_queued_messages_keep_their_order_and_share_transactions(
+    harness: Harness,
+) -> None:
+    # What one socket does with a burst: queue each message without waiting for the commit.
+    count = 200
+    outcomes: list[PostResult | StorageUnavailable] = []
+    done = asyncio.Event()
+
+    def on_done(outcome: PostResult | StorageUnavailable) -> None:
+        outcomes.append(outcome)
+        if len(outcomes) == count:
+            done.set()
+
+    for n in range(count):
+        await harness.service.post_in_order(Draft(body=f"q{n}"), on_done)
+    await asyncio.wait_for(done.wait(), 10)
+    assert all(isinstance(outcome, PostResult) and outcome.created for outcome in outcomes)
+    assert [m["body"] for m in harness.published] == [f"q{n}" for n in range(count)]
+    ids = [m["id"] for m in harness.published]
+    assert ids == sorted(ids)
+    assert harness.commits < count / 4, harness.commits
+
+
+@pytest.mark.anyio
+async def test_a_queued_message_that_cannot_be_stored_reports_it(settings: Settings) -> None:
+    harness = Harness(settings.with_overrides(sqlite_busy_timeout_ms=100))
+    await harness.backend.start(harness.on_frame)
+    harness.service.start()
+    outcome: asyncio.Future[PostResult | StorageUnavailable] = (
+        asyncio.get_running_loop().create_future()
+    )
+    locker = sqlite3.connect(harness.path, isolation_level=None)
+    try:
+        locker.execute("BEGIN IMMEDIATE")
+        await harness.service.post_in_order(Draft(body="refused"), outcome.set_result)
+        assert isinstance(await asyncio.wait_for(outcome, 10), StorageUnavailable)
+        assert harness.published == []
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+        await harness.service.stop()
+        await harness.engine.dispose()
+    assert harness.stored_count() == 0
 
 
 @pytest.mark.anyio

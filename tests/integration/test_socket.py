@@ -51,6 +51,19 @@ def test_messages_arrive_in_id_order_for_everyone(server: LiveServer) -> None:
     assert len(set(ids_alice)) == 20
 
 
+def test_a_burst_from_one_socket_is_stored_in_the_order_sent(server: LiveServer) -> None:
+    # The server queues a socket's messages without waiting for each commit; order must hold.
+    count = 150
+    with open_socket(server.ws_url) as sender:
+        for n in range(count):
+            send_json(sender, {"body": f"b{n}", "client_id": f"burst-{n}"})
+        echoes = [recv_json(sender) for _ in range(count)]
+    assert [echo["body"] for echo in echoes] == [f"b{n}" for n in range(count)]
+    ids = [echo["id"] for echo in echoes]
+    assert ids == sorted(ids) and len(set(ids)) == count
+    assert stored_bodies(server)[-count:] == [f"b{n}" for n in range(count)]
+
+
 BAD_FRAMES = [
     ("not json", "invalid_json"),
     ("[1]", "invalid_frame"),
