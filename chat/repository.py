@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, exists, func, insert, select
+from sqlalchemy import ColumnElement, Row, Select, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.models import Message
@@ -73,7 +73,14 @@ class MessageRepository:
             for new in drafts
         ]
         if self._session.get_bind().dialect.name == "sqlite":
-            ids = await self._insert_sqlite(values)
+            # SQLite returns RETURNING rows in no promised order, and SQLAlchemy would then
+            # insert row by row to learn each id. But the writer holds the write lock for the
+            # whole transaction and AUTOINCREMENT ids only grow, so one multi-row INSERT gives
+            # the rows increasing ids in the order of its VALUES: sorted, they line up.
+            result = await self._session.execute(
+                insert(_messages).returning(_messages.c.id), values
+            )
+            ids = sorted(result.scalars())
         else:
             result = await self._session.execute(
                 insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True), values
@@ -91,19 +98,6 @@ class MessageRepository:
             )
             for new_id, new in zip(ids, drafts, strict=True)
         ]
-
-    async def _insert_sqlite(self, values: list[dict[str, Any]]) -> list[int]:
-        """One executemany, then the new ids in one query.
-
-        SQLite cannot promise the order of RETURNING rows, so SQLAlchemy would insert row by
-        row to learn each id. Instead: within this transaction no other writer can commit
-        (WAL snapshot; the writer holds the lock), and AUTOINCREMENT ids only grow, so the
-        rows above the previous maximum are exactly ours, in insertion order.
-        """
-        key = _messages.c.id
-        previous = await self._session.scalar(select(func.coalesce(func.max(key), 0)))
-        await self._session.execute(insert(_messages), values)
-        return list(await self._session.scalars(select(key).where(key > previous).order_by(key)))
 
     async def by_client_ids(self, client_ids: Iterable[str]) -> dict[str, MessageRecord]:
         wanted = list(set(client_ids))
