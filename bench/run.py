@@ -72,8 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fixed-duration", type=float, default=2.0, help="seconds per rate")
     p.add_argument("--idle-clients", type=int, default=2000)
     p.add_argument("--settle", type=float, default=0.5, help="seconds before reading RSS")
-    p.add_argument("--write-clients", type=int, default=50)
-    p.add_argument("--write-window", type=int, default=2)
+    p.add_argument("--write-clients", type=int, default=8, help="WebSockets that send")
+    p.add_argument(
+        "--write-window",
+        type=int,
+        default=64,
+        help="unacked messages per socket (chat confirms at most 64 per socket at a time)",
+    )
+    p.add_argument("--post-clients", type=int, default=64, help="concurrent POST loops")
     p.add_argument("--history-rows", type=_numbers(int), default=(1000, 1_000_000))
     p.add_argument("--history-concurrency", type=int, default=4)
     p.add_argument("--history-limit", type=int, default=50)
@@ -116,6 +122,7 @@ def options_from(args: argparse.Namespace) -> Options:
         settle=args.settle,
         write_clients=args.write_clients,
         write_window=args.write_window,
+        post_clients=args.post_clients,
         history_rows=args.history_rows,
         history_concurrency=args.history_concurrency,
         history_limit=args.history_limit,

@@ -58,6 +58,7 @@ class Options:
     settle: float
     write_clients: int
     write_window: int
+    post_clients: int
     history_rows: tuple[int, ...]
     history_concurrency: int
     history_limit: int
@@ -342,7 +343,7 @@ def durable_writes(ctx: Context) -> None:
     title = (
         f"durable writes, {o.duration:g} s: chat = {o.write_clients} WebSockets each sending as"
         f" acks come back (window {o.write_window}; every message is also fanned out to all"
-        f" {o.write_clients}); chat http = {o.write_clients} keep-alive POST /api/messages loops;"
+        f" {o.write_clients}); chat http = {o.post_clients} keep-alive POST /api/messages loops;"
         f" raw = sqlite3 inserts into the same schema in one process;"
         f" WAL, synchronous={o.sqlite_synchronous}"
     )
@@ -402,7 +403,7 @@ def _chat_post_run(ctx: Context, chat: Server, rep: int) -> Run:
         "port": chat.port,
         "server_pid": chat.pid,
         "run_id": _run_id(),
-        "concurrency": o.write_clients,
+        "concurrency": o.post_clients,
         "warmup": o.warmup,
         "duration": o.duration,
     }
