@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -14,6 +15,11 @@ from chat.settings import Settings, SettingsError
 from chat.transport import ChatWebSocketProtocol
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Run the cyclic garbage collector after 50,000 net allocations instead of 700. Every message
+# allocates a few dozen short-lived objects (freed by reference counting, not by the collector),
+# and at the default the collector took about a tenth of the CPU under load (bench write:
+# +8 % stored messages/s). Cyclic garbage still goes, a little later.
+GC_THRESHOLDS = (50_000, 20, 100)
 
 
 def parse_args(argv: Sequence[str] | None, defaults: Settings) -> argparse.Namespace:
@@ -65,8 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"python -m chat: {error}", file=sys.stderr)
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
+    app = create_app(settings)
+    tune_garbage_collector()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -81,6 +89,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         timeout_graceful_shutdown=10,
     )
     return 0
+
+
+def tune_garbage_collector() -> None:
+    gc.set_threshold(*GC_THRESHOLDS)
+    gc.freeze()  # what is alive at startup lives for good: keep it out of every collection
 
 
 if __name__ == "__main__":

@@ -22,9 +22,12 @@ def linkify(text: str) -> Markup:
 
     Only the schemes http and https are ever linked; everything else stays text.
     """
+    first = _LINK_START.search(text)
+    if first is None:  # most messages: nothing to link
+        return escape(text)
     parts: list[str] = []
     position = 0
-    for match in _LINK_START.finditer(text):
+    for match in _LINK_START.finditer(text, first.start()):
         url = _trim_url(match.group(0))
         if not _has_host(url):
             continue
