@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Row, Select, exists, insert, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.models import Message
@@ -58,45 +59,60 @@ class MessageRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
-    async def add_all(self, new_messages: Iterable[NewMessage]) -> list[MessageRecord]:
-        """Insert rows and give them their ids, in order; the caller commits or rolls back."""
+    async def add_new(self, new_messages: Iterable[NewMessage]) -> list[tuple[MessageRecord, bool]]:
+        """Insert each message unless its client_id is already stored; the caller commits.
+
+        Returns, per message in order, the stored record and whether this call created it
+        (False: the record stored earlier under the same client_id). client_ids must be unique
+        within one call.
+        """
         drafts = list(new_messages)
         if not drafts:
             return []
-        values = [
-            {
-                "body": new.body,
-                "author": new.author,
-                "client_id": new.client_id,
-                "created_at": new.created_at,
-            }
+        if self._session.get_bind().dialect.name == "sqlite":
+            return await self._add_new_sqlite(drafts)
+        existing = await self.by_client_ids(new.client_id for new in drafts if new.client_id)
+        fresh = [new for new in drafts if new.client_id not in existing]
+        ids = iter(await self._insert_in_order(fresh) if fresh else [])
+        return [
+            (existing[new.client_id], False)
+            if new.client_id in existing
+            else (_new_record(next(ids), new), True)
             for new in drafts
         ]
-        if self._session.get_bind().dialect.name == "sqlite":
-            # SQLite returns RETURNING rows in no promised order, and SQLAlchemy would then
-            # insert row by row to learn each id. But the writer holds the write lock for the
-            # whole transaction and AUTOINCREMENT ids only grow, so one multi-row INSERT gives
-            # the rows increasing ids in the order of its VALUES: sorted, they line up.
-            result = await self._session.execute(
-                insert(_messages).returning(_messages.c.id), values
-            )
-            ids = sorted(result.scalars())
-        else:
-            result = await self._session.execute(
-                insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True), values
-            )
-            ids = list(result.scalars())
-        if len(ids) != len(drafts):
-            raise RuntimeError(f"inserted {len(drafts)} rows but found {len(ids)} new ids")
+
+    async def _insert_in_order(self, drafts: list[NewMessage]) -> list[int]:
+        statement = insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True)
+        return list((await self._session.execute(statement, _values(drafts))).scalars())
+
+    async def _add_new_sqlite(self, drafts: list[NewMessage]) -> list[tuple[MessageRecord, bool]]:
+        """One multi-row INSERT that skips client_ids already stored, in one round trip.
+
+        SQLite returns RETURNING rows in no promised order (SQLAlchemy would then insert row by
+        row to learn each id). But the writer holds the write lock for the whole transaction and
+        AUTOINCREMENT ids only grow, so the inserted rows got increasing ids in the order of the
+        VALUES: walking the drafts in order and the returned ids sorted lines them up. A draft
+        whose client_id came back missing was skipped; the stored row is then looked up.
+        """
+        statement = (
+            sqlite_insert(_messages)
+            .on_conflict_do_nothing(index_elements=[_messages.c.client_id])
+            .returning(_messages.c.id, _messages.c.client_id)
+        )
+        returned = (await self._session.execute(statement, _values(drafts))).all()
+        created_ids = {row.client_id for row in returned if row.client_id is not None}
+        skipped = [
+            new.client_id for new in drafts if new.client_id and new.client_id not in created_ids
+        ]
+        existing = await self.by_client_ids(skipped) if skipped else {}
+        if len(existing) != len(skipped) or len(returned) + len(skipped) != len(drafts):
+            raise RuntimeError(f"{len(drafts)} drafts: {len(returned)} inserted, {skipped=}")
+        ids = iter(sorted(row.id for row in returned))
         return [
-            MessageRecord(
-                id=new_id,
-                body=new.body,
-                author=new.author,
-                client_id=new.client_id,
-                created_at=new.created_at,
-            )
-            for new_id, new in zip(ids, drafts, strict=True)
+            (existing[new.client_id], False)
+            if new.client_id in existing
+            else (_new_record(next(ids), new), True)
+            for new in drafts
         ]
 
     async def by_client_ids(self, client_ids: Iterable[str]) -> dict[str, MessageRecord]:
@@ -138,6 +154,28 @@ class MessageRepository:
 
     async def _exists(self, condition: ColumnElement[bool]) -> bool:
         return bool(await self._session.scalar(select(exists().where(condition))))
+
+
+def _values(drafts: Sequence[NewMessage]) -> list[dict[str, Any]]:
+    return [
+        {
+            "body": new.body,
+            "author": new.author,
+            "client_id": new.client_id,
+            "created_at": new.created_at,
+        }
+        for new in drafts
+    ]
+
+
+def _new_record(new_id: int, new: NewMessage) -> MessageRecord:
+    return MessageRecord(
+        id=new_id,
+        body=new.body,
+        author=new.author,
+        client_id=new.client_id,
+        created_at=new.created_at,
+    )
 
 
 def _with_flag(statement: Select[Any], condition: ColumnElement[bool]) -> Select[Any]:

@@ -158,41 +158,39 @@ class MessageWriter:
         raise AssertionError("unreachable")
 
     async def _store(self, batch: list[_Pending]) -> list[tuple[MessageRecord, bool]]:
+        plan = _plan_inserts(batch)
         async with self._sessionmaker() as session, session.begin():
             # Options must be in place before the first statement, which is what BEGINs.
             await session.connection(execution_options=WRITE_EXECUTION_OPTIONS)
-            repository = MessageRepository(session)
-            existing = await repository.by_client_ids(
-                p.draft.client_id for p in batch if p.draft.client_id
+            stored = await MessageRepository(session).add_new(
+                _new_message(p) for p in plan.inserted
             )
-            plan = _plan_inserts(batch, existing)
-            rows = await repository.add_all(_new_message(p) for p in plan.inserted)
-        return plan.resolve(rows)
+        return plan.resolve(stored)
 
 
 @dataclass(slots=True)
 class _InsertPlan:
-    """For each queued draft: an earlier stored message, or a row this batch inserts."""
+    """Each queued draft's row among the distinct ones this batch inserts."""
 
-    # Per draft: (a stored message, False) or (index into the inserted rows, is the first use).
-    outcome: list[tuple[MessageRecord | int, bool]]
+    # Per draft: (index into the inserted rows, whether this draft is that row's first use).
+    outcome: list[tuple[int, bool]]
     inserted: list[_Pending]
 
-    def resolve(self, rows: list[MessageRecord]) -> list[tuple[MessageRecord, bool]]:
-        return [
-            (target, False) if isinstance(target, MessageRecord) else (rows[target], first)
-            for target, first in self.outcome
-        ]
+    def resolve(self, stored: list[tuple[MessageRecord, bool]]) -> list[tuple[MessageRecord, bool]]:
+        results = []
+        for index, first in self.outcome:
+            record, created = stored[index]
+            results.append((record, created and first))
+        return results
 
 
-def _plan_inserts(batch: list[_Pending], existing: dict[str, MessageRecord]) -> _InsertPlan:
+def _plan_inserts(batch: list[_Pending]) -> _InsertPlan:
+    """A client_id repeated within the batch (a resend racing its original) is inserted once."""
     plan = _InsertPlan(outcome=[], inserted=[])
-    first_use: dict[str, int] = {}  # client_id -> row index, for repeats inside one batch
+    first_use: dict[str, int] = {}  # client_id -> row index
     for pending in batch:
         client_id = pending.draft.client_id
-        if client_id is not None and client_id in existing:
-            plan.outcome.append((existing[client_id], False))
-        elif client_id is not None and client_id in first_use:
+        if client_id is not None and client_id in first_use:
             plan.outcome.append((first_use[client_id], False))
         else:
             index = len(plan.inserted)

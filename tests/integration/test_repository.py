@@ -24,7 +24,7 @@ async def sessionmaker(settings: Settings) -> AsyncIterator[async_sessionmaker[A
     factory = create_sessionmaker(engine)
     async with factory.begin() as session:
         now = datetime.now(UTC)
-        await MessageRepository(session).add_all(
+        await MessageRepository(session).add_new(
             NewMessage(body=f"message {n}", author=None, client_id=f"k{n}", created_at=now)
             for n in range(ROWS)
         )
@@ -94,3 +94,30 @@ async def test_lookup_by_client_ids(sessionmaker: async_sessionmaker[AsyncSessio
     async with sessionmaker() as session:
         found = await MessageRepository(session).by_client_ids(["k0", "k5", "missing", "k5"])
     assert {key: row.body for key, row in found.items()} == {"k0": "message 0", "k5": "message 5"}
+
+
+@pytest.mark.anyio
+async def test_add_new_skips_stored_client_ids_and_keeps_the_order(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    now = datetime.now(UTC)
+    drafts = [
+        NewMessage(body="fresh a", author=None, client_id="fresh-a", created_at=now),
+        NewMessage(body="again", author=None, client_id="k7", created_at=now),
+        NewMessage(body="no key", author=None, client_id=None, created_at=now),
+        NewMessage(body="fresh b", author=None, client_id="fresh-b", created_at=now),
+    ]
+    async with sessionmaker.begin() as session:
+        stored = await MessageRepository(session).add_new(drafts)
+    assert [(record.body, created) for record, created in stored] == [
+        ("fresh a", True),
+        ("message 7", False),  # the row stored earlier under k7
+        ("no key", True),
+        ("fresh b", True),
+    ]
+    # Each returned id is the row that holds that body (a skipped row may leave a gap).
+    created = [(record.id, record.body) for record, is_new in stored if is_new]
+    async with sessionmaker() as session:
+        page = await MessageRepository(session).after(ROWS, 10)
+    assert [(row.id, row.body) for row in page.messages] == created
+    assert [body for _, body in created] == ["fresh a", "no key", "fresh b"]
