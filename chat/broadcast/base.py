@@ -7,8 +7,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-# Called once per delivered frame on every node, from the event loop; never awaits a client.
-FrameHandler = Callable[[str], None]
+# Called on every node, from the event loop, with frames to deliver in order (one published
+# batch where the backend has it); never awaits a client.
+FrameHandler = Callable[[Sequence[str]], None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,9 @@
 Delivery never awaits a client. A frame is appended to each subscriber's queue without waiting;
 a subscriber whose queue is full is evicted (its connection is then closed), so one slow reader
 never delays anybody else and never makes the server buffer without bound. Each frame is wrapped
-once per delivery and the same object is queued for every subscriber.
+once per delivery and the same object is queued for every subscriber. A published batch goes
+to one subscriber after another, each getting the whole batch in one write: the first sockets
+are written while the hub is still walking the others.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from chat.wire import SharedFrame
 
@@ -25,7 +27,6 @@ class Subscriber:
         "_busy",
         "_frames",
         "_limit",
-        "_on_handed_over",
         "_waiter",
         "direct",
         "evicted",
@@ -33,11 +34,8 @@ class Subscriber:
         "on_evicted",
     )
 
-    def __init__(
-        self, queue_size: int, on_handed_over: Callable[[Subscriber], None] | None = None
-    ) -> None:
+    def __init__(self, queue_size: int) -> None:
         self._frames: deque[SharedFrame] = deque()
-        self._on_handed_over = on_handed_over
         self._limit = queue_size
         self._waiter: asyncio.Future[None] | None = None
         self.evicted = False
@@ -45,33 +43,47 @@ class Subscriber:
         # so the connection must be told rather than find out from its queue.
         self.on_evicted: Callable[[], None] | None = None
         # Hands a frame to the connection at once if it can take it now, and writes what was
-        # handed over (see chat.transport); the hub flushes once per turn of the event loop.
+        # handed over (see chat.transport).
         self.direct: Callable[[SharedFrame], bool] | None = None
         self.flush: Callable[[], None] | None = None
         self._busy = False  # the sender holds a frame it has not finished sending
 
     def offer(self, frame: SharedFrame | str) -> bool:
-        """Queue a frame; on a full queue mark this subscriber evicted and return False."""
-        if self.evicted:
-            return False
+        """Queue a frame (written at once if the connection can take it now); on a full queue
+        mark this subscriber evicted and return False."""
         shared = frame if isinstance(frame, SharedFrame) else SharedFrame(frame)
+        return self.offer_all((shared,))
+
+    def offer_all(self, frames: Sequence[SharedFrame]) -> bool:
+        """Offer frames in order; what the connection took at once leaves in one write."""
+        handed_over = False
+        for frame in frames:
+            if self.evicted:
+                return False
+            if self._hand_over(frame):
+                handed_over = True
+            elif len(self._frames) >= self._limit:
+                self._evict()
+            else:
+                self._frames.append(frame)
+                self._wake()
+        if handed_over and self.flush is not None:
+            self.flush()
+        return not self.evicted
+
+    def _hand_over(self, frame: SharedFrame) -> bool:
         # Nothing queued and nothing in flight: handing it over now keeps the order and saves
         # waking the sender.
-        if not self._frames and not self._busy and self.direct is not None and self.direct(shared):
-            if self._on_handed_over is not None:
-                self._on_handed_over(self)
-            elif self.flush is not None:
-                self.flush()
-            return True
-        if len(self._frames) >= self._limit:
-            self.evicted = True
-            self._frames.clear()
-            if self.on_evicted is not None:
-                self.on_evicted()
-        else:
-            self._frames.append(shared)
+        return (
+            not self._frames and not self._busy and self.direct is not None and self.direct(frame)
+        )
+
+    def _evict(self) -> None:
+        self.evicted = True
+        self._frames.clear()
+        if self.on_evicted is not None:
+            self.on_evicted()
         self._wake()
-        return not self.evicted
 
     async def next_frame(self) -> SharedFrame | None:
         """The next frame in order, or None once this subscriber has been evicted."""
@@ -104,32 +116,19 @@ class Hub:
     def __init__(self, queue_size: int) -> None:
         self._queue_size = queue_size
         self._subscribers: set[Subscriber] = set()
-        # Subscribers holding handed-over frames, written out together at the end of the turn
-        # of the event loop: a batch of messages costs one write per connection.
-        self._unflushed: set[Subscriber] = set()
 
     def subscribe(self) -> Subscriber:
-        subscriber = Subscriber(self._queue_size, on_handed_over=self._note_handed_over)
+        subscriber = Subscriber(self._queue_size)
         self._subscribers.add(subscriber)
         return subscriber
-
-    def _note_handed_over(self, subscriber: Subscriber) -> None:
-        if not self._unflushed:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._unflushed.add(subscriber)
-
-    def _flush(self) -> None:
-        unflushed, self._unflushed = self._unflushed, set()
-        for subscriber in unflushed:
-            if subscriber.flush is not None:
-                subscriber.flush()
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.discard(subscriber)
 
-    def deliver(self, text: str) -> None:
-        frame = SharedFrame(text)
-        evicted = [sub for sub in self._subscribers if not sub.offer(frame)]
+    def deliver(self, texts: Sequence[str]) -> None:
+        """Hand one published batch of frames, in order, to every subscriber."""
+        frames = [SharedFrame(text) for text in texts]
+        evicted = [sub for sub in self._subscribers if not sub.offer_all(frames)]
         for subscriber in evicted:
             self._subscribers.discard(subscriber)
         if evicted:

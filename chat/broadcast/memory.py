@@ -22,8 +22,7 @@ class MemoryBackend(BroadcastBackend):
         on_frame = self._on_frame
         if on_frame is None:
             raise RuntimeError("the memory backend is not started")
-        for envelope in envelopes:
-            on_frame(envelope.frame)
+        on_frame([envelope.frame for envelope in envelopes])
 
     @property
     def ready(self) -> bool:

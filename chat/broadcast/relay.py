@@ -29,7 +29,7 @@ import random
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -176,8 +176,7 @@ class Relay(BroadcastBackend):
             raise RuntimeError(f"the {self._transport.name} relay is not started")
         if not envelopes:
             return
-        for envelope in envelopes:
-            self._deliver(envelope.id, envelope.frame)
+        self._deliver(envelopes)
         self._outbox.extend(envelopes)
         self._outbox_sent.clear()
         overflow = len(self._outbox) - self._timing.max_outbox
@@ -198,16 +197,19 @@ class Relay(BroadcastBackend):
 
     # ---- delivery and de-duplication ----
 
-    def _deliver(self, message_id: int, frame: str) -> bool:
-        """Hand a frame to the hub unless this id was relayed already."""
-        if message_id in self._relayed:
-            return False
+    def _deliver(self, envelopes: Iterable[Envelope]) -> int:
+        """Hand the hub the frames of messages not relayed already; how many that was."""
         assert self._on_frame is not None
         now = time.monotonic()
-        self._relayed[message_id] = now
-        self._forget_old(now)
-        self._on_frame(frame)
-        return True
+        frames = []
+        for envelope in envelopes:
+            if envelope.id not in self._relayed:
+                self._relayed[envelope.id] = now
+                frames.append(envelope.frame)
+        if frames:
+            self._forget_old(now)
+            self._on_frame(frames)
+        return len(frames)
 
     def _forget_old(self, now: float) -> None:
         # Forget only while connected: during an outage the entries are what the replay needs.
@@ -231,6 +233,7 @@ class Relay(BroadcastBackend):
         return floor
 
     async def _accept(self, batch: Sequence[Received]) -> None:
+        envelopes = []
         for item in batch:
             if item.id in self._relayed:
                 continue
@@ -239,7 +242,8 @@ class Relay(BroadcastBackend):
                 frame = await self._fetch(item.id)
                 if frame is None:
                     continue
-            self._deliver(item.id, frame)
+            envelopes.append(Envelope(item.id, frame))
+        self._deliver(envelopes)
 
     async def _fetch(self, message_id: int) -> str | None:
         assert self._source is not None
@@ -255,7 +259,7 @@ class Relay(BroadcastBackend):
         delivered = 0
         while True:
             page = await self._source.envelopes_after(after, self._timing.replay_page)
-            delivered += sum(self._deliver(envelope.id, envelope.frame) for envelope in page)
+            delivered += self._deliver(page)
             if len(page) < self._timing.replay_page:
                 return delivered
             after = page[-1].id

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from sqlalchemy import event
@@ -36,6 +36,10 @@ class Harness:
     def _count_commit(self, _connection: object) -> None:
         self.commits += 1
 
+    def on_frames(self, frames: Sequence[str]) -> None:
+        for frame in frames:
+            self.on_frame(frame)
+
     def on_frame(self, frame: str) -> None:
         message = json.loads(frame)
         # Published means committed: another connection must already see the row.
@@ -52,7 +56,7 @@ class Harness:
 @pytest.fixture
 async def harness(settings: Settings) -> AsyncIterator[Harness]:
     harness = Harness(settings)
-    await harness.backend.start(harness.on_frame)
+    await harness.backend.start(harness.on_frames)
     harness.service.start()
     yield harness
     await harness.service.stop()
@@ -110,7 +114,7 @@ async def test_one_senders_queued_messages_keep_their_order_and_share_transactio
 @pytest.mark.anyio
 async def test_a_queued_message_that_cannot_be_stored_reports_it(settings: Settings) -> None:
     harness = Harness(settings.with_overrides(sqlite_busy_timeout_ms=100))
-    await harness.backend.start(harness.on_frame)
+    await harness.backend.start(harness.on_frames)
     harness.service.start()
     outcome: asyncio.Future[PostResult | StorageUnavailable] = (
         asyncio.get_running_loop().create_future()
@@ -165,7 +169,7 @@ async def test_a_locked_database_fails_the_post_keeps_reads_and_recovers(
     settings: Settings,
 ) -> None:
     harness = Harness(settings.with_overrides(sqlite_busy_timeout_ms=200))
-    await harness.backend.start(harness.on_frame)
+    await harness.backend.start(harness.on_frames)
     harness.service.start()
     try:
         kept = await harness.service.post(Draft(body="before"))

@@ -7,7 +7,7 @@ import json
 import logging
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
@@ -93,11 +93,11 @@ class Writer:
     def _count_commit(self, _connection: object) -> None:
         self.commits += 1
 
-    def _on_frame(self, frame: str) -> None:
-        self.published.append(json.loads(frame)["id"])
+    def _on_frames(self, frames: Sequence[str]) -> None:
+        self.published.extend(json.loads(frame)["id"] for frame in frames)
 
     async def start(self) -> None:
-        await self.backend.start(self._on_frame)
+        await self.backend.start(self._on_frames)
         self.service.start()
 
     async def stop(self) -> None:

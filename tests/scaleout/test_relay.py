@@ -91,7 +91,7 @@ class Node:
         self.frames: list[str] = []
 
     async def start(self) -> None:
-        await self.relay.start(self.frames.append, source=self.database)
+        await self.relay.start(self.frames.extend, source=self.database)
 
     async def post(self, message_id: int) -> None:
         await self.relay.publish([self.database.commit(message_id)])

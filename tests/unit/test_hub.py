@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 
@@ -21,8 +22,8 @@ async def drain(subscriber: Subscriber, count: int) -> list[str]:
 async def test_every_subscriber_gets_every_frame_in_order() -> None:
     hub = Hub(queue_size=10)
     first, second = hub.subscribe(), hub.subscribe()
-    for frame in ("a", "b", "c"):
-        hub.deliver(frame)
+    hub.deliver(["a", "b"])
+    hub.deliver(["c"])
     assert await drain(first, 3) == ["a", "b", "c"]
     assert await drain(second, 3) == ["a", "b", "c"]
 
@@ -31,7 +32,7 @@ async def test_every_subscriber_gets_every_frame_in_order() -> None:
 async def test_a_broadcast_is_one_shared_object() -> None:
     hub = Hub(queue_size=10)
     first, second = hub.subscribe(), hub.subscribe()
-    hub.deliver("x")
+    hub.deliver(["x"])
     assert await first.next_frame() is await second.next_frame()
 
 
@@ -39,10 +40,10 @@ async def test_a_broadcast_is_one_shared_object() -> None:
 async def test_a_full_queue_evicts_only_that_subscriber() -> None:
     hub = Hub(queue_size=2)
     slow, fast = hub.subscribe(), hub.subscribe()
-    hub.deliver("1")
-    hub.deliver("2")
+    hub.deliver(["1"])
+    hub.deliver(["2"])
     assert await drain(fast, 2) == ["1", "2"]
-    hub.deliver("3")  # slow's queue is full: it is evicted, fast still receives
+    hub.deliver(["3"])  # slow's queue is full: it is evicted, fast still receives
     assert slow.evicted
     assert not fast.evicted
     assert await drain(fast, 1) == ["3"]
@@ -57,13 +58,13 @@ async def test_a_waiting_sender_wakes_for_a_frame_and_for_eviction() -> None:
     subscriber = hub.subscribe()
     waiting = asyncio.create_task(subscriber.next_frame())
     await asyncio.sleep(0)
-    hub.deliver("hello")
+    hub.deliver(["hello"])
     frame = await asyncio.wait_for(waiting, 1)
     assert frame is not None and frame.text == "hello"
     waiting = asyncio.create_task(subscriber.next_frame())
     await asyncio.sleep(0)
-    hub.deliver("a")
-    hub.deliver("b")  # queue of one: evicted before the sender ran
+    hub.deliver(["a"])
+    hub.deliver(["b"])  # queue of one: evicted before the sender ran
     # An evicted reader's backlog is dropped: it will catch up from history after reconnecting.
     assert await asyncio.wait_for(waiting, 1) is None
 
@@ -73,7 +74,7 @@ async def test_unsubscribe_stops_delivery() -> None:
     hub = Hub(queue_size=2)
     subscriber = hub.subscribe()
     hub.unsubscribe(subscriber)
-    hub.deliver("x")
+    hub.deliver(["x"])
     assert subscriber.pending == 0
     assert len(hub) == 0
 
@@ -91,15 +92,15 @@ async def test_direct_writes_only_when_nothing_is_queued_or_in_flight() -> None:
     hub = Hub(queue_size=10)
     subscriber = hub.subscribe()
     subscriber.direct = direct
-    hub.deliver("1")  # written at once
+    hub.deliver(["1"])  # written at once
     accepting = False
-    hub.deliver("2")  # the connection cannot take it: queued
+    hub.deliver(["2"])  # the connection cannot take it: queued
     accepting = True
-    hub.deliver("3")  # "2" is still queued: "3" must queue behind it, not overtake it
+    hub.deliver(["3"])  # "2" is still queued: "3" must queue behind it, not overtake it
     assert written == ["1"]
     frame = await subscriber.next_frame()
     assert frame is not None and frame.text == "2"
-    hub.deliver("4")  # the sender holds "2" unsent: still no overtaking
+    hub.deliver(["4"])  # the sender holds "2" unsent: still no overtaking
     assert written == ["1"]
     subscriber.sent()
     frame = await subscriber.next_frame()
@@ -108,31 +109,42 @@ async def test_direct_writes_only_when_nothing_is_queued_or_in_flight() -> None:
     frame = await subscriber.next_frame()
     assert frame is not None and frame.text == "4"
     subscriber.sent()
-    hub.deliver("5")  # idle again: direct
+    hub.deliver(["5"])  # idle again: direct
     assert written == ["1", "5"]
 
 
-@pytest.mark.anyio
-async def test_handed_over_frames_are_flushed_once_per_turn_of_the_loop() -> None:
-    handed: list[str] = []
-    flushes: list[list[str]] = []
+def test_a_batch_reaches_each_connection_in_one_write_before_the_next_connection() -> None:
+    events: list[str] = []
 
-    def flush() -> None:
-        flushes.append(handed.copy())
-        handed.clear()
+    def connection(name: str) -> tuple[Callable[[SharedFrame], bool], Callable[[], None]]:
+        def direct(frame: SharedFrame) -> bool:
+            events.append(f"{name} takes {frame.text}")
+            return True
 
-    def direct(frame: SharedFrame) -> bool:
-        handed.append(frame.text)
-        return True
+        def flush() -> None:
+            events.append(f"{name} writes")
+
+        return direct, flush
 
     hub = Hub(queue_size=10)
+    for name in ("p", "q"):
+        subscriber = hub.subscribe()
+        subscriber.direct, subscriber.flush = connection(name)
+    hub.deliver(["a", "b", "c"])  # one published batch
+    per_connection = {
+        name: [event for event in events if event.startswith(name)] for name in ("p", "q")
+    }
+    for name, seen in per_connection.items():
+        assert seen == [f"{name} takes a", f"{name} takes b", f"{name} takes c", f"{name} writes"]
+    # Subscriber after subscriber: one is written before the next is offered anything.
+    assert events.index(f"{events[0][0]} writes") < len(events) // 2
+
+
+def test_frames_offered_outside_a_batch_are_written_at_once() -> None:
+    written: list[str] = []
+    hub = Hub(queue_size=10)
     subscriber = hub.subscribe()
-    subscriber.direct, subscriber.flush = direct, flush
-    for text in ("a", "b", "c"):  # one published batch
-        hub.deliver(text)
-    assert flushes == []  # nothing written yet: the batch leaves together
-    await asyncio.sleep(0)
-    assert flushes == [["a", "b", "c"]]
-    hub.deliver("d")
-    await asyncio.sleep(0)
-    assert flushes == [["a", "b", "c"], ["d"]]
+    subscriber.direct = lambda frame: written.append(f"take {frame.text}") is None
+    subscriber.flush = lambda: written.append("write")
+    assert subscriber.offer("error frame")
+    assert written == ["take error frame", "write"]
