@@ -20,6 +20,10 @@ from chat.settings import Settings
 # failing with "database is locked" when a read transaction tries to upgrade. Other engines
 # ignore the option.
 WRITE_EXECUTION_OPTIONS = {"sqlite_begin": "IMMEDIATE"}
+# For a session that reads with one statement: on SQLite no BEGIN is sent, and the statement is
+# its own (consistent) read transaction. Saves the round trips of a BEGIN through aiosqlite's
+# thread on every history page and catch-up. Other engines ignore the option.
+SINGLE_READ_EXECUTION_OPTIONS = {"sqlite_begin": None}
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -57,4 +61,5 @@ def _install_sqlite_pragmas(engine: AsyncEngine, settings: Settings) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def on_begin(connection: Connection) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        if mode is not None:
+            connection.exec_driver_sql(f"BEGIN {mode}")

@@ -8,14 +8,16 @@ repository in short read-only sessions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chat.broadcast.base import BroadcastBackend, Envelope
+from chat.db import SINGLE_READ_EXECUTION_OPTIONS
 from chat.rendering import MessageRenderer
 from chat.repository import MessageRecord, MessageRepository
 from chat.schemas import Draft, HistoryQuery, StoredMessage, format_timestamp
@@ -101,7 +103,9 @@ class ChatService:
         return PostResult(message=self.present(result.message), created=result.created)
 
     async def history(self, query: HistoryQuery) -> HistoryPage:
-        async with self._sessionmaker() as session:
+        async with self._read_session() as session:
+            # One statement per page (two only for an empty page, where a snapshot of its own
+            # for "is there anything beyond" is as good an answer).
             repository = MessageRepository(session)
             if query.before is not None:
                 page = await repository.before(query.before, query.limit)
@@ -158,15 +162,21 @@ class ChatService:
 
     async def latest_id(self) -> int:
         """The highest stored id (0 when empty): where a broadcast relay starts."""
-        async with self._sessionmaker() as session:
+        async with self._read_session() as session:
             page = await MessageRepository(session).newest(1)
         return page.messages[-1].id if page.messages else 0
 
     async def envelopes_after(self, after: int, limit: int) -> list[Envelope]:
         """Stored messages above `after`, oldest first, framed for a relay's replay."""
-        async with self._sessionmaker() as session:
+        async with self._read_session() as session:
             page = await MessageRepository(session).after(after, limit)
         return [Envelope(row.id, self.present(row).to_frame()) for row in page.messages]
+
+    @contextlib.asynccontextmanager
+    async def _read_session(self) -> AsyncIterator[AsyncSession]:
+        async with self._sessionmaker() as session:
+            await session.connection(execution_options=SINGLE_READ_EXECUTION_OPTIONS)
+            yield session
 
     async def _publish(self, rows: Sequence[MessageRecord]) -> None:
         # Serialized once here; every hub on every node forwards this very string.

@@ -165,6 +165,28 @@ async def test_history_pages(harness: Harness) -> None:
 
 
 @pytest.mark.anyio
+async def test_history_reads_send_no_begin(harness: Harness) -> None:
+    # A page is one statement, its own read transaction: a BEGIN would only cost round trips.
+    for n in range(3):
+        await harness.service.post(Draft(body=f"r{n}"))
+    statements: list[str] = []
+    engine = harness.engine.sync_engine
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        page = await harness.service.history(HistoryQuery(limit=2))
+        older = await harness.service.history(HistoryQuery(limit=2, before=page.messages[0].id))
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert [m.body for m in older.messages] == ["r0"]
+    assert older.has_newer and not older.has_older
+    assert len(statements) == 2 and not any("BEGIN" in s.upper() for s in statements), statements
+
+
+@pytest.mark.anyio
 async def test_a_locked_database_fails_the_post_keeps_reads_and_recovers(
     settings: Settings,
 ) -> None:
