@@ -130,11 +130,13 @@ class MessageWriter:
             results = await self._store_with_retries(batch)
         except (SQLAlchemyError, OSError) as error:
             logger.warning("could not store %d message(s): %s", len(batch), error)
-            for pending in batch:
-                if not pending.future.done():
-                    pending.future.set_exception(
-                        StorageUnavailable("the database could not be written")
-                    )
+            _fail(batch)
+            return
+        except RuntimeError:
+            # The database answered something impossible (see MessageRepository.add_new). The
+            # transaction was rolled back; refuse the batch and keep the writer alive.
+            logger.exception("storing %d message(s) failed", len(batch))
+            _fail(batch)
             return
         created = [message for message, is_new in results if is_new]
         if created:
@@ -182,6 +184,12 @@ class _InsertPlan:
             record, created = stored[index]
             results.append((record, created and first))
         return results
+
+
+def _fail(batch: list[_Pending]) -> None:
+    for pending in batch:
+        if not pending.future.done():
+            pending.future.set_exception(StorageUnavailable("the database could not be written"))
 
 
 def _plan_inserts(batch: list[_Pending]) -> _InsertPlan:
