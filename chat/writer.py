@@ -126,8 +126,15 @@ class MessageWriter:
                 item.future.set_exception(WriterClosed("the server is shutting down"))
 
     async def _process(self, batch: list[_Pending]) -> None:
+        # The session (and its pooled connection) is released only after the publish: giving a
+        # connection back to the pool costs a round trip to the database thread, and the
+        # messages should not wait for it.
+        async with self._sessionmaker() as session:
+            await self._store_and_publish(session, batch)
+
+    async def _store_and_publish(self, session: AsyncSession, batch: list[_Pending]) -> None:
         try:
-            results = await self._store_with_retries(batch)
+            results = await self._store_with_retries(session, batch)
         except (SQLAlchemyError, OSError) as error:
             logger.warning("could not store %d message(s): %s", len(batch), error)
             _fail(batch)
@@ -149,19 +156,23 @@ class MessageWriter:
             if not pending.future.done():
                 pending.future.set_result(WriteResult(message=message, created=is_new))
 
-    async def _store_with_retries(self, batch: list[_Pending]) -> list[tuple[MessageRecord, bool]]:
+    async def _store_with_retries(
+        self, session: AsyncSession, batch: list[_Pending]
+    ) -> list[tuple[MessageRecord, bool]]:
         for attempt in range(1, _CONFLICT_RETRIES + 1):
             try:
-                return await self._store(batch)
+                return await self._store(session, batch)
             except IntegrityError:
                 if attempt == _CONFLICT_RETRIES:
                     raise
                 logger.info("client_id conflict with a concurrent writer; retrying batch")
         raise AssertionError("unreachable")
 
-    async def _store(self, batch: list[_Pending]) -> list[tuple[MessageRecord, bool]]:
+    async def _store(
+        self, session: AsyncSession, batch: list[_Pending]
+    ) -> list[tuple[MessageRecord, bool]]:
         plan = _plan_inserts(batch)
-        async with self._sessionmaker() as session, session.begin():
+        async with session.begin():
             # Options must be in place before the first statement, which is what BEGINs.
             await session.connection(execution_options=WRITE_EXECUTION_OPTIONS)
             stored = await MessageRepository(session).add_new(
