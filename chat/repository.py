@@ -73,13 +73,7 @@ class MessageRepository:
             return await self._add_new_sqlite(drafts)
         existing = await self.by_client_ids(new.client_id for new in drafts if new.client_id)
         fresh = [new for new in drafts if new.client_id not in existing]
-        ids = iter(await self._insert_in_order(fresh) if fresh else [])
-        return [
-            (existing[new.client_id], False)
-            if new.client_id in existing
-            else (_new_record(next(ids), new), True)
-            for new in drafts
-        ]
+        return _line_up(drafts, existing, await self._insert_in_order(fresh) if fresh else [])
 
     async def _insert_in_order(self, drafts: list[NewMessage]) -> list[int]:
         statement = insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True)
@@ -107,13 +101,7 @@ class MessageRepository:
         existing = await self.by_client_ids(skipped) if skipped else {}
         if len(existing) != len(skipped) or len(returned) + len(skipped) != len(drafts):
             raise RuntimeError(f"{len(drafts)} drafts: {len(returned)} inserted, {skipped=}")
-        ids = iter(sorted(row.id for row in returned))
-        return [
-            (existing[new.client_id], False)
-            if new.client_id in existing
-            else (_new_record(next(ids), new), True)
-            for new in drafts
-        ]
+        return _line_up(drafts, existing, sorted(row.id for row in returned))
 
     async def by_client_ids(self, client_ids: Iterable[str]) -> dict[str, MessageRecord]:
         wanted = list(set(client_ids))
@@ -164,6 +152,19 @@ def _values(drafts: Sequence[NewMessage]) -> list[dict[str, Any]]:
             "client_id": new.client_id,
             "created_at": new.created_at,
         }
+        for new in drafts
+    ]
+
+
+def _line_up(
+    drafts: Sequence[NewMessage], existing: dict[str, MessageRecord], new_ids: Sequence[int]
+) -> list[tuple[MessageRecord, bool]]:
+    """Per draft in order: the earlier record under its client_id, or the next new id's row."""
+    ids = iter(new_ids)
+    return [
+        (existing[new.client_id], False)
+        if new.client_id in existing
+        else (_new_record(next(ids), new), True)
         for new in drafts
     ]
 
