@@ -50,7 +50,16 @@ def _install_sqlite_pragmas(engine: AsyncEngine, settings: Settings) -> None:
         try:
             # busy_timeout first: switching to WAL itself needs a lock another process may hold.
             cursor.execute(f"PRAGMA busy_timeout = {busy_timeout}")
-            cursor.execute("PRAGMA journal_mode = WAL")
+            # Set WAL only when the file is not in WAL mode yet (migrations leave it so). Setting
+            # it takes a lock SQLite does not wait for: with another process writing, it failed
+            # at once with "database is locked". The read first (which does wait out
+            # busy_timeout) is what tells a fresh connection the file's mode.
+            cursor.execute("SELECT count(*) FROM sqlite_master")
+            cursor.fetchall()
+            cursor.execute("PRAGMA journal_mode")
+            ((mode,),) = cursor.fetchall()
+            if str(mode).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute(f"PRAGMA synchronous = {synchronous}")
             cursor.execute("PRAGMA foreign_keys = ON")
         finally:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chat.db import WRITE_EXECUTION_OPTIONS
@@ -24,8 +25,13 @@ from chat.schemas import Draft
 logger = logging.getLogger(__name__)
 
 # How often a batch is retried when a concurrent writer (another process) stored one of its
-# client_ids between our look-up and our insert.
+# client_ids between our look-up and our insert, or SQLite said "locked" without waiting.
 _CONFLICT_RETRIES = 3
+# SQLite answers "database is locked" without waiting out busy_timeout in a few cases (another
+# process opening or recovering the WAL index at that moment). A refusal that quick is not the
+# lock being held too long: the batch (nothing of it committed) is tried again shortly.
+_LOCKED_AT_ONCE_SECONDS = 0.05
+_LOCKED_RETRY_DELAY_SECONDS = 0.01
 
 
 class StorageUnavailable(Exception):
@@ -160,12 +166,18 @@ class MessageWriter:
         self, session: AsyncSession, batch: list[_Pending]
     ) -> list[tuple[MessageRecord, bool]]:
         for attempt in range(1, _CONFLICT_RETRIES + 1):
+            started = time.monotonic()
             try:
                 return await self._store(session, batch)
             except IntegrityError:
                 if attempt == _CONFLICT_RETRIES:
                     raise
                 logger.info("client_id conflict with a concurrent writer; retrying batch")
+            except OperationalError as error:
+                if attempt == _CONFLICT_RETRIES or not _locked_at_once(error, started):
+                    raise
+                logger.info("database locked without waiting; retrying batch")
+                await asyncio.sleep(_LOCKED_RETRY_DELAY_SECONDS * attempt)
         raise AssertionError("unreachable")
 
     async def _store(
@@ -195,6 +207,10 @@ class _InsertPlan:
             record, created = stored[index]
             results.append((record, created and first))
         return results
+
+
+def _locked_at_once(error: OperationalError, started: float) -> bool:
+    return "locked" in str(error.orig) and time.monotonic() - started < _LOCKED_AT_ONCE_SECONDS
 
 
 def _fail(batch: list[_Pending]) -> None:

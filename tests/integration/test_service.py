@@ -187,6 +187,28 @@ async def test_history_reads_send_no_begin(harness: Harness) -> None:
 
 
 @pytest.mark.anyio
+async def test_a_lock_refused_at_once_is_retried(settings: Settings) -> None:
+    # busy_timeout 0 makes SQLite refuse at once, as it sometimes does on its own (another
+    # process opening the WAL index): such a refusal is retried, not reported.
+    harness = Harness(settings.with_overrides(sqlite_busy_timeout_ms=0))
+    await harness.backend.start(harness.on_frames)
+    harness.service.start()
+    locker = sqlite3.connect(harness.path, isolation_level=None)
+    try:
+        locker.execute("BEGIN IMMEDIATE")
+        posting = asyncio.create_task(harness.service.post(Draft(body="after a retry")))
+        await asyncio.sleep(0.015)
+        locker.execute("ROLLBACK")
+        result = await asyncio.wait_for(posting, 5)
+        assert result.created
+        assert [m["body"] for m in harness.published] == ["after a retry"]
+    finally:
+        locker.close()
+        await harness.service.stop()
+        await harness.engine.dispose()
+
+
+@pytest.mark.anyio
 async def test_a_locked_database_fails_the_post_keeps_reads_and_recovers(
     settings: Settings,
 ) -> None:
