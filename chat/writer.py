@@ -135,8 +135,13 @@ class MessageWriter:
         # The session (and its pooled connection) is released only after the publish: giving a
         # connection back to the pool costs a round trip to the database thread, and the
         # messages should not wait for it.
-        async with self._sessionmaker() as session:
-            await self._store_and_publish(session, batch)
+        try:
+            async with self._sessionmaker() as session:
+                await self._store_and_publish(session, batch)
+        except (SQLAlchemyError, OSError) as error:
+            # Only releasing the connection can fail here (the batch has its answers); the
+            # writer must live on either way.
+            logger.warning("releasing the writer's database session failed: %s", error)
 
     async def _store_and_publish(self, session: AsyncSession, batch: list[_Pending]) -> None:
         try:
