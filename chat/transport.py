@@ -49,8 +49,8 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.close_timeout = CLOSE_TIMEOUT_SECONDS
         self._write_paused = False
-        # Broadcast frames handed over in one turn of the event loop (a published batch) leave
-        # in one write when the hub flushes: one syscall per connection per batch.
+        # Broadcast frames handed over for one published batch leave in one write when the hub
+        # flushes this connection: one syscall per connection per batch.
         self._pending: list[bytes] = []
         if self.config.ws_per_message_deflate:
             self.conn = ServerProtocol(
@@ -100,8 +100,8 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         # The app may hand broadcast frames over synchronously through this, skipping a task
-        # switch per recipient whenever nothing is queued for the connection; frames handed
-        # over in one turn of the event loop leave in one write when it calls `flush`.
+        # switch per recipient whenever nothing is queued for the connection; the frames of a
+        # batch handed over this way leave in one write when it calls `flush`.
         self.scope["extensions"][SHARED_SEND_EXTENSION] = {  # type: ignore[index]
             "send": self.send_shared_now,
             "flush": self.flush_shared,
