@@ -24,9 +24,9 @@ from chat.schemas import Draft
 
 logger = logging.getLogger(__name__)
 
-# How often a batch is retried when a concurrent writer (another process) stored one of its
-# client_ids between our look-up and our insert, or SQLite said "locked" without waiting.
-_CONFLICT_RETRIES = 3
+# How often a batch is tried: again when a concurrent writer (another process) stored one of its
+# client_ids between our look-up and our insert, or when SQLite said "locked" without waiting.
+_STORE_ATTEMPTS = 3
 # SQLite answers "database is locked" without waiting out busy_timeout in a few cases (another
 # process opening or recovering the WAL index at that moment). A refusal that quick is not the
 # lock being held too long: the batch (nothing of it committed) is tried again shortly.
@@ -170,16 +170,16 @@ class MessageWriter:
     async def _store_with_retries(
         self, session: AsyncSession, batch: list[_Pending]
     ) -> list[tuple[MessageRecord, bool]]:
-        for attempt in range(1, _CONFLICT_RETRIES + 1):
+        for attempt in range(1, _STORE_ATTEMPTS + 1):
             started = time.monotonic()
             try:
                 return await self._store(session, batch)
             except IntegrityError:
-                if attempt == _CONFLICT_RETRIES:
+                if attempt == _STORE_ATTEMPTS:
                     raise
                 logger.info("client_id conflict with a concurrent writer; retrying batch")
             except OperationalError as error:
-                if attempt == _CONFLICT_RETRIES or not _locked_at_once(error, started):
+                if attempt == _STORE_ATTEMPTS or not _locked_at_once(error, started):
                     raise
                 logger.info("database locked without waiting; retrying batch")
                 await asyncio.sleep(_LOCKED_RETRY_DELAY_SECONDS * attempt)
