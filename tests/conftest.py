@@ -22,6 +22,16 @@ if os.environ.get("CI") == "true":
     hypothesis_settings.load_profile("ci")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--screenshot-to",
+        metavar="PATH",
+        default=None,
+        help="where the screenshot test writes its picture (default: a temporary file); "
+        "`--screenshot-to docs/screenshot.png` regenerates the README's on purpose",
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     # Playwright's sync API leaves an event loop running in the main thread; any anyio test
     # collected after a browser test would fail. Browser tests therefore run last.
