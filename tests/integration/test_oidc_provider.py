@@ -4,7 +4,7 @@ Each sign-in is the relying party's side of the authorization code flow with PKC
 `state` and `nonce`: discovery, the authorization URL built by authlib's `AsyncOAuth2Client`,
 the login driven by `complete_login_async`, the code exchanged at the token endpoint, and the
 ID token checked the way authlib's own `parse_id_token` does (joserfc against the provider's
-JWKS, then `authlib.oidc.core.CodeIDToken`), with `aud` added to what it checks.
+JWKS, then `authlib.oidc.core.CodeIDToken`), with `aud` checked outright.
 """
 
 from __future__ import annotations
@@ -78,7 +78,8 @@ class SignIn:
             decoded.header,
             {
                 "iss": {"essential": True, "value": self.metadata["issuer"]},
-                # authlib's parse_id_token leaves `aud` unchecked unless told to: check it here.
+                # authlib's parse_id_token checks `aud` only through `azp` (a token for
+                # ["other", ...] with azp=us passes it); name the audience outright.
                 "aud": {"essential": True, "value": audience},
             },
             {
