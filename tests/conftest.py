@@ -13,6 +13,7 @@ from hypothesis import settings as hypothesis_settings
 from chat.settings import Settings
 from tests.support.database import sqlite_url, upgrade
 from tests.support.live import LiveServer
+from tests.support.oidc import make_oidc_provider, oidc_provider  # noqa: F401
 from tests.support.postgres import PostgresDatabase, postgres_database  # noqa: F401
 
 # Under CI the property-based tests replay the same examples every run, so a red build always
