@@ -4,19 +4,38 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chat.broadcast.base import BroadcastBackend, Envelope, FrameHandler, MessageSource
+from chat.broadcast.base import (
+    BroadcastBackend,
+    Envelope,
+    FrameHandler,
+    MessageSource,
+    SignalHandler,
+)
 
 
 class MemoryBackend(BroadcastBackend):
     def __init__(self) -> None:
         self._on_frame: FrameHandler | None = None
+        self._on_signal: SignalHandler | None = None
 
-    async def start(self, on_frame: FrameHandler, *, source: MessageSource | None = None) -> None:
+    async def start(
+        self,
+        on_frame: FrameHandler,
+        *,
+        on_signal: SignalHandler | None = None,
+        source: MessageSource | None = None,
+    ) -> None:
         # One process sees every publish as it happens: there is nothing to replay.
         self._on_frame = on_frame
+        self._on_signal = on_signal
 
     async def stop(self) -> None:
         self._on_frame = None
+        self._on_signal = None
+
+    async def publish_signal(self, signal: str) -> None:
+        if self._on_signal is not None:
+            self._on_signal(signal)
 
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
         on_frame = self._on_frame

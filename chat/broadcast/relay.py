@@ -34,7 +34,14 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from chat.broadcast.base import BroadcastBackend, Envelope, FrameHandler, MessageSource
+from chat.broadcast.base import (
+    SIGNAL_MARK,
+    BroadcastBackend,
+    Envelope,
+    FrameHandler,
+    MessageSource,
+    SignalHandler,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +52,14 @@ class BrokerUnavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    """A message announced by the broker; `frame` is None when only the id fit the payload."""
+    """A message announced by the broker; `frame` is None when only the id fit the payload.
+
+    A signal (chat.broadcast.base.SIGNAL_MARK lines) comes as id 0 with the signal in `signal`.
+    """
 
     id: int
     frame: str | None
+    signal: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +95,10 @@ class Transport(ABC):
         """Send envelopes in order. Raises BrokerUnavailable."""
 
     @abstractmethod
+    async def publish_line(self, line: str) -> None:
+        """Send one raw line (a signal). Raises BrokerUnavailable."""
+
+    @abstractmethod
     async def close(self) -> None:
         """Drop the subscription; safe to call at any time. Publishing may go on."""
 
@@ -115,6 +130,7 @@ class Relay(BroadcastBackend):
         self._transport = transport
         self._timing = timing or RelayTiming()
         self._on_frame: FrameHandler | None = None
+        self._on_signal: SignalHandler | None = None
         self._source: MessageSource | None = None
         # id -> monotonic time it was handed to the hub; insertion order is time order.
         self._relayed: dict[int, float] = {}
@@ -128,10 +144,17 @@ class Relay(BroadcastBackend):
         self._tasks: list[asyncio.Task[None]] = []
         self.replayed = 0  # messages delivered by replays, for logs and tests
 
-    async def start(self, on_frame: FrameHandler, *, source: MessageSource | None = None) -> None:
+    async def start(
+        self,
+        on_frame: FrameHandler,
+        *,
+        on_signal: SignalHandler | None = None,
+        source: MessageSource | None = None,
+    ) -> None:
         if source is None:
             raise ValueError(f"the {self._transport.name} relay needs a message source to replay")
         self._on_frame = on_frame
+        self._on_signal = on_signal
         self._source = source
         self._floor = await source.latest_id()
         self._healthy_at = time.monotonic()
@@ -170,6 +193,7 @@ class Relay(BroadcastBackend):
             )
         self._connected.clear()
         self._on_frame = None
+        self._on_signal = None
 
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
         if self._on_frame is None:
@@ -190,6 +214,22 @@ class Relay(BroadcastBackend):
                 overflow,
             )
         self._outbox_filled.set()
+
+    async def publish_signal(self, signal: str) -> None:
+        if self._on_signal is not None:
+            self._on_signal(signal)  # this node at once; the echo from the broker is harmless
+        if "\n" in signal:
+            raise ValueError("a signal is one line")
+        try:
+            async with asyncio.timeout(self._timing.publish_timeout):
+                await self._transport.publish_line(SIGNAL_MARK + signal)
+        except (BrokerUnavailable, OSError, TimeoutError) as error:
+            # Other nodes find out at their next credential re-check instead.
+            logger.warning(
+                "could not publish a signal to %s (%s); other nodes act on their next re-check",
+                self._transport.name,
+                describe(error),
+            )
 
     @property
     def ready(self) -> bool:
@@ -235,6 +275,10 @@ class Relay(BroadcastBackend):
     async def _accept(self, batch: Sequence[Received]) -> None:
         envelopes = []
         for item in batch:
+            if item.signal is not None:
+                if self._on_signal is not None:
+                    self._on_signal(item.signal)
+                continue
             if item.id in self._relayed:
                 continue
             frame = item.frame
