@@ -151,11 +151,77 @@ class ExternalIdentity(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
+class Room(Base):
+    """A conversation: a public or private room, or a direct message (kind "dm")."""
+
+    __tablename__ = "rooms"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    # URL slug, unique; a DM's is dm-<user ids> (chat.rooms.names.dm_name), so one per set.
+    name: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    title: Mapped[str] = mapped_column(String(100), nullable=False)
+    topic: Mapped[str] = mapped_column(String(500), nullable=False, default="")
+    visibility: Mapped[str] = mapped_column(String(16), nullable=False)  # public | private
+    kind: Mapped[str] = mapped_column(String(16), nullable=False, default="room")  # room | dm
+    archived: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Every new account joins the default rooms (general, and those an admin marks).
+    is_default: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class Membership(Base):
+    """A user in a room, with their role and how far they have read."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (Index("ix_memberships_user_id", "user_id"),)
+
+    room_id: Mapped[int] = mapped_column(
+        ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(16), nullable=False)  # owner | moderator | member
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    # The highest message id this user has seen in this room (0: none).
+    last_read_id: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+class Event(Base):
+    """The change log: every lasting change, in one monotonic sequence (`id`, the cursor
+    clients and relays resume from). A message's event points at the message; membership,
+    read-position and room changes carry what they need in `data` (JSON)."""
+
+    __tablename__ = "events"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), nullable=False)
+    # Who sees it: the room's subscribers, or (room None) the one user it is for.
+    room_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rooms.id", ondelete="CASCADE"), nullable=True
+    )
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True
+    )
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), nullable=True
+    )
+    data: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
 class Message(Base):
     __tablename__ = "messages"
     # AUTOINCREMENT: ids are public cursors, so SQLite must never hand out an id again.
     __table_args__ = (
         Index("ix_messages_user_id", "user_id"),
+        # Every history page and unread count is a range of one room's ids.
+        Index("ix_messages_room_id_id", "room_id", "id"),
         {"sqlite_autoincrement": True},
     )
 
@@ -170,6 +236,7 @@ class Message(Base):
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
+    room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), nullable=False)
 
     def __repr__(self) -> str:
         return f"Message(id={self.id!r}, author={self.author!r}, body={self.body[:40]!r})"

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from tests.support.database import downgrade, sqlite_url, upgrade
 from tests.support.postgres import PostgresDatabase
 
+ACCOUNTS = "0002"
 START = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 # Ids with a gap, as after a failed transaction: they must survive exactly.
 OLD_MESSAGES = [
@@ -80,7 +81,7 @@ def check_round_trip(url: str, *, after_seed: str | None = None) -> None:
     times_before = rows(url, "SELECT created_at FROM messages ORDER BY id")
     assert before == [tuple(m) for m in OLD_MESSAGES]
 
-    upgrade(url)
+    upgrade(url, ACCOUNTS)
     assert messages(url) == before
     assert rows(url, "SELECT created_at FROM messages ORDER BY id") == times_before
     assert rows(url, "SELECT DISTINCT user_id FROM messages") == [(None,)]
@@ -94,7 +95,7 @@ def check_round_trip(url: str, *, after_seed: str | None = None) -> None:
 
     downgrade(url, "0001")
     assert messages(url) == [*before, (7, "new", None, None)]
-    upgrade(url)
+    upgrade(url, ACCOUNTS)
     assert messages(url) == [*before, (7, "new", None, None)]
 
 
