@@ -31,6 +31,7 @@ _COLUMNS = (
     _messages.c.client_id,
     _messages.c.created_at,
     _messages.c.user_id,
+    _messages.c.room_id,
     _users.c.username,
     _users.c.display_name,
     _users.c.role,
@@ -43,6 +44,7 @@ class NewMessage:
     author: str | None
     client_id: str | None
     created_at: datetime
+    room_id: int
     user: Account | None = None
 
 
@@ -55,7 +57,9 @@ class MessageRecord:
     author: str | None
     client_id: str | None
     created_at: datetime
+    room_id: int
     user: Account | None = None  # the signed-in author; None for a guest
+    seq: int | None = None  # its event in the change log, when the writer just stored it
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,24 +127,35 @@ class MessageRepository:
         records = (_record(row) for row in result)
         return {record.client_id: record for record in records if record.client_id is not None}
 
-    async def newest(self, limit: int) -> Page:
+    async def by_ids(self, ids: Iterable[int]) -> dict[int, MessageRecord]:
+        wanted = sorted(set(ids))
+        if not wanted:
+            return {}
+        result = await self._session.execute(
+            select(*_COLUMNS).select_from(_WITH_AUTHOR).where(_messages.c.id.in_(wanted))
+        )
+        return {record.id: record for record in (_record(row) for row in result)}
+
+    async def newest(self, room_id: int, limit: int) -> Page:
         statement = (
             select(*_COLUMNS)
             .select_from(_WITH_AUTHOR)
+            .where(_messages.c.room_id == room_id)
             .order_by(_messages.c.id.desc())
             .limit(limit + 1)
         )
         rows = [_record(row) for row in await self._session.execute(statement)]
         return Page(messages=rows[:limit][::-1], has_older=len(rows) > limit, has_newer=False)
 
-    async def before(self, cursor: int, limit: int) -> Page:
+    async def before(self, room_id: int, cursor: int, limit: int) -> Page:
         # The newest row below the cursor is the page's last, so "anything newer than the
         # page" is "anything at or above the cursor": one statement answers both questions.
         key = _messages.c.id
-        newer = key >= cursor
+        in_room = _messages.c.room_id == room_id
+        newer = in_room & (key >= cursor)
         statement = (
             _with_flag(select(*_COLUMNS).select_from(_WITH_AUTHOR), newer)
-            .where(key < cursor)
+            .where(in_room, key < cursor)
             .order_by(key.desc())
         )
         rows = (await self._session.execute(statement.limit(limit + 1))).all()
@@ -148,14 +163,15 @@ class MessageRepository:
         has_newer = bool(rows[0].flag) if rows else await self._exists(newer)
         return Page(messages=page, has_older=len(rows) > limit, has_newer=has_newer)
 
-    async def after(self, cursor: int, limit: int) -> Page:
+    async def after(self, room_id: int, cursor: int, limit: int) -> Page:
         # Compare with the cursor itself, never cursor + 1: the largest cursor is the largest
         # integer the column holds.
         key = _messages.c.id
-        older = key <= cursor
+        in_room = _messages.c.room_id == room_id
+        older = in_room & (key <= cursor)
         statement = (
             _with_flag(select(*_COLUMNS).select_from(_WITH_AUTHOR), older)
-            .where(key > cursor)
+            .where(in_room, key > cursor)
             .order_by(key)
         )
         rows = (await self._session.execute(statement.limit(limit + 1))).all()
@@ -175,6 +191,7 @@ def _values(drafts: Sequence[NewMessage]) -> list[dict[str, Any]]:
             "client_id": new.client_id,
             "created_at": new.created_at,
             "user_id": new.user.id if new.user is not None else None,
+            "room_id": new.room_id,
         }
         for new in drafts
     ]
@@ -200,6 +217,7 @@ def _new_record(new_id: int, new: NewMessage) -> MessageRecord:
         author=new.author,
         client_id=new.client_id,
         created_at=new.created_at,
+        room_id=new.room_id,
         user=new.user,
     )
 
@@ -216,6 +234,7 @@ def _record(row: Row[*tuple[Any, ...]]) -> MessageRecord:
         author=row.author,
         client_id=row.client_id,
         created_at=row.created_at,
+        room_id=row.room_id,
         user=(
             Account(
                 id=row.user_id,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from chat.auth.principal import Account
 from chat.errors import ClientError
 from chat.models import MAX_CLIENT_ID_CHARS
+from chat.rooms.names import GENERAL as GENERAL_ROOM
+from chat.rooms.names import looks_like_room_name
 from chat.settings import Settings
 
 # A cursor must fit the id column (a signed 64-bit integer on PostgreSQL).
@@ -43,13 +45,19 @@ class Draft:
     client_id: str | None = None
     # The signed-in author; None for a guest, whose `author` is a name they typed.
     user: Account | None = None
+    # The room it is for (a Tornado-era frame names none: general), and its id once resolved.
+    room: str = GENERAL_ROOM
+    room_id: int | None = None
 
     def by(self, account: Account | None) -> Draft:
         """The draft as posted by `account`: a signed-in author cannot choose a name per
         message, so any `author` the client sent is dropped."""
         if account is None:
             return self
-        return Draft(body=self.body, author=None, client_id=self.client_id, user=account)
+        return replace(self, author=None, user=account)
+
+    def in_room(self, name: str, room_id: int) -> Draft:
+        return replace(self, room=name, room_id=room_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +71,12 @@ class StoredMessage:
     created_at: str  # the wire format: ISO 8601 in UTC with microseconds and a Z
     html: str
     user: Account | None = None
+    room: str = GENERAL_ROOM
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "type": "message",
+            "room": self.room,
             "id": self.id,
             "body": self.body,
             "html": self.html,
@@ -108,8 +118,22 @@ def error_frame(error: ClientError) -> str:
     return dumps(error_payload(error))
 
 
-def parse_socket_frame(text: str, limits: Limits) -> Draft:
-    """Parse one text frame from `/chatsocket` into a draft, or raise ClientError."""
+@dataclass(frozen=True, slots=True)
+class RoomCommand:
+    """`{"type": "subscribe" | "unsubscribe", "room": <name>}` from a socket."""
+
+    action: str
+    room: str
+
+
+SocketCommand = Draft | RoomCommand
+ROOM_COMMANDS = ("subscribe", "unsubscribe")
+
+
+def parse_socket_frame(text: str, limits: Limits) -> SocketCommand:
+    """Parse one text frame from `/chatsocket` into a command, or raise ClientError.
+
+    A frame without `type` (or with "message") is a message, as in the Tornado demo."""
     if len(text.encode("utf-8", "surrogatepass")) > limits.max_frame_bytes:
         raise ClientError(
             "frame_too_large", f"frames are limited to {limits.max_frame_bytes} bytes"
@@ -118,7 +142,17 @@ def parse_socket_frame(text: str, limits: Limits) -> Draft:
         payload = json.loads(text)
     except ValueError:
         raise ClientError("invalid_json", "the frame is not valid JSON") from None
-    return parse_draft(payload, limits)
+    kind = payload.get("type") if isinstance(payload, dict) else None
+    if kind is None or kind == "message":
+        return parse_draft(payload, limits)
+    if kind in ROOM_COMMANDS:
+        room = payload.get("room")
+        if not isinstance(room, str) or not looks_like_room_name(room):
+            raise ClientError("invalid_room", "'room' must be a room name")
+        return RoomCommand(action=str(kind), room=room)
+    raise ClientError(
+        "unknown_type", f"unknown frame type {str(kind)[:40]!r}: message, subscribe, unsubscribe"
+    )
 
 
 def client_id_of(text: str | None, limits: Limits) -> str | None:
@@ -141,10 +175,20 @@ def parse_draft(payload: object, limits: Limits) -> Draft:
     try:
         body = _parse_body(payload, limits)
         author = _parse_author(payload.get("author"), limits)
+        room = parse_room_field(payload.get("room"))
     except ClientError as error:
         error.client_id = client_id
         raise
-    return Draft(body=body, author=author, client_id=client_id)
+    return Draft(body=body, author=author, client_id=client_id, room=room)
+
+
+def parse_room_field(value: object) -> str:
+    """The `room` a frame names (general when it names none), or ClientError."""
+    if value is None:
+        return GENERAL_ROOM
+    if not isinstance(value, str) or not looks_like_room_name(value):
+        raise ClientError("invalid_room", "'room' must be a room name")
+    return value
 
 
 def _parse_body(payload: Mapping[str, Any], limits: Limits) -> str:

@@ -19,8 +19,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from chat.broadcast.base import BroadcastBackend, Envelope
 from chat.db import SINGLE_READ_EXECUTION_OPTIONS
 from chat.errors import ClientError
+from chat.events.frames import control_frame, message_frame
+from chat.events.records import EventRecord, room_topic
+from chat.events.repository import EventRepository
 from chat.rendering import MessageRenderer
 from chat.repository import MessageRecord, MessageRepository
+from chat.rooms.directory import RoomDirectory
+from chat.rooms.policy import not_found
 from chat.schemas import Draft, HistoryQuery, StoredMessage, format_timestamp
 from chat.writer import MessageWriter, StorageUnavailable, WriterClosed, WriteResult
 
@@ -55,12 +60,17 @@ class ChatService:
         sessionmaker: async_sessionmaker[AsyncSession],
         backend: BroadcastBackend,
         renderer: MessageRenderer,
+        directory: RoomDirectory,
+        guest_access: str = "post",
         max_batch: int = 256,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._backend = backend
         self._renderer = renderer
-        self._writer = MessageWriter(sessionmaker, on_stored=self._publish, max_batch=max_batch)
+        self._directory = directory
+        self._writer = MessageWriter(
+            sessionmaker, on_stored=self._publish, guest_access=guest_access, max_batch=max_batch
+        )
         self._presented: OrderedDict[int, StoredMessage] = OrderedDict()
 
     def start(self) -> None:
@@ -73,9 +83,23 @@ class ChatService:
         """Store a message (or find the one stored under its client_id) and broadcast it.
 
         Raises StorageUnavailable when the message could not be stored, ClientError when it was
-        refused (a guest's name is an account's).
+        refused (no such room for this author, an archived room, a guest using an account's
+        name).
         """
-        return self._post_result(await self._writer.submit(draft))
+        return self._post_result(await self._writer.submit(await self.resolve_room(draft)))
+
+    async def resolve_room(self, draft: Draft) -> Draft:
+        """The draft with its room's id. Whether the author may post there is decided when it
+        is stored (chat.writer): a room that does not exist and one that is not theirs give
+        the same `not_found`."""
+        if draft.room_id is not None:
+            return draft
+        room_id = await self._directory.id_of(draft.room)
+        if room_id is None:
+            error = not_found()
+            error.client_id = draft.client_id
+            raise error
+        return draft.in_room(draft.room, room_id)
 
     async def post_in_order(self, draft: Draft, on_done: PostCallback) -> None:
         """Queue a message behind those already queued and return before it is stored.
@@ -83,9 +107,10 @@ class ChatService:
         A connection that sends several messages gets them stored in the order it sent them,
         in as few transactions as the writer can manage, without waiting for each commit.
         `on_done` receives the PostResult, or the StorageUnavailable error, once the message is
-        committed and broadcast (or refused). Raises WriterClosed when shutting down.
+        committed and broadcast (or refused). Raises WriterClosed when shutting down, and
+        ClientError (nothing queued) for a room that does not exist.
         """
-        future = await self._writer.enqueue(draft)
+        future = await self._writer.enqueue(await self.resolve_room(draft))
         future.add_done_callback(lambda done: on_done(self._outcome(done)))
 
     def _outcome(
@@ -104,22 +129,24 @@ class ChatService:
         return StorageUnavailable("unexpected error")
 
     def _post_result(self, result: WriteResult) -> PostResult:
-        return PostResult(message=self.present(result.message), created=result.created)
+        room = self._directory.known_name(result.message.room_id) or "?"
+        return PostResult(message=self.present(result.message, room=room), created=result.created)
 
-    async def history(self, query: HistoryQuery) -> HistoryPage:
+    async def history(self, room_id: int, room: str, query: HistoryQuery) -> HistoryPage:
+        """A page of one room's messages (the caller decided the reader may read the room)."""
         async with self._read_session() as session:
             # One statement per page (two only for an empty page, where a snapshot of its own
             # for "is there anything beyond" is as good an answer).
             repository = MessageRepository(session)
             if query.before is not None:
-                page = await repository.before(query.before, query.limit)
+                page = await repository.before(room_id, query.before, query.limit)
             elif query.after is not None:
-                page = await repository.after(query.after, query.limit)
+                page = await repository.after(room_id, query.after, query.limit)
             else:
-                page = await repository.newest(query.limit)
+                page = await repository.newest(room_id, query.limit)
         # The newest page is what every page load asks for; older pages are read once each.
         remember = query.before is None and query.after is None
-        messages = [self.present(row, remember=remember) for row in page.messages]
+        messages = [self.present(row, room=room, remember=remember) for row in page.messages]
         return HistoryPage(
             messages=messages,
             has_older=page.has_older,
@@ -128,7 +155,7 @@ class ChatService:
             newer_cursor=messages[-1].id if messages else query.after,
         )
 
-    def present(self, row: MessageRecord, *, remember: bool = False) -> StoredMessage:
+    def present(self, row: MessageRecord, *, room: str, remember: bool = False) -> StoredMessage:
         """The message as readers see it, rendered once where that pays.
 
         Messages never change once stored. The ones just published (and the newest page) are
@@ -139,14 +166,14 @@ class ChatService:
         cached = self._presented.get(row.id)
         if cached is not None:
             return cached
-        presented = self._render(row)
+        presented = self._render(row, room)
         if remember:
             self._presented[row.id] = presented
             if len(self._presented) > PRESENTED_CACHE_SIZE:
                 self._presented.popitem(last=False)
         return presented
 
-    def _render(self, row: MessageRecord) -> StoredMessage:
+    def _render(self, row: MessageRecord, room: str) -> StoredMessage:
         created_at = format_timestamp(row.created_at)
         html = self._renderer.render(
             message_id=row.id,
@@ -164,19 +191,55 @@ class ChatService:
             created_at=created_at,
             html=str(html),
             user=row.user,
+            room=room,
         )
 
     async def latest_id(self) -> int:
-        """The highest stored id (0 when empty): where a broadcast relay starts."""
+        """The newest change's seq (0 when none): where a broadcast relay starts."""
         async with self._read_session() as session:
-            page = await MessageRepository(session).newest(1)
-        return page.messages[-1].id if page.messages else 0
+            return await EventRepository(session).latest_seq()
 
     async def envelopes_after(self, after: int, limit: int) -> list[Envelope]:
-        """Stored messages above `after`, oldest first, framed for a relay's replay."""
+        """Every change above seq `after`, in log order, framed: what a relay replays."""
         async with self._read_session() as session:
-            page = await MessageRepository(session).after(after, limit)
-        return [Envelope(row.id, self.present(row).to_frame()) for row in page.messages]
+            events = await EventRepository(session).everything_after(after, limit)
+        return await self.envelopes(events)
+
+    async def catch_up(
+        self, *, after: int, through: int, room_ids: set[int], user_id: int | None, limit: int
+    ) -> list[Envelope]:
+        """The changes above `after` up to `through` in these rooms and for this user (the
+        caller decided which rooms the reader may read now), framed as they were sent live."""
+        async with self._read_session() as session:
+            events = await EventRepository(session).after(
+                after, room_ids=room_ids, user_id=user_id, limit=limit, below=through + 1
+            )
+        return await self.envelopes(events)
+
+    async def envelopes(self, events: Sequence[EventRecord]) -> list[Envelope]:
+        message_ids = [event.message_id for event in events if event.message_id is not None]
+        rows: dict[int, MessageRecord] = {}
+        if message_ids:
+            async with self._read_session() as session:
+                rows = await MessageRepository(session).by_ids(message_ids)
+        names = await self._directory.names(e.room_id for e in events if e.room_id is not None)
+        envelopes = []
+        for event in events:
+            if event.kind == "message":
+                row = rows.get(event.message_id or 0)
+                if row is None:
+                    continue  # gone since (a later issue's deletes keep tombstones instead)
+                message = self.present(row, room=names.get(row.room_id, "?"))
+                frame = message_frame(message.to_dict(), seq=event.seq)
+            else:
+                frame = control_frame(event)
+            envelopes.append(Envelope(event.seq, event.topic, frame, event.effect))
+        return envelopes
+
+    async def publish_events(self, events: Sequence[EventRecord]) -> None:
+        """Publish committed changes (the room service's) in log order."""
+        if events:
+            await self._backend.publish(await self.envelopes(events))
 
     @contextlib.asynccontextmanager
     async def _read_session(self) -> AsyncIterator[AsyncSession]:
@@ -186,6 +249,11 @@ class ChatService:
 
     async def _publish(self, rows: Sequence[MessageRecord]) -> None:
         # Serialized once here; every hub on every node forwards this very string.
-        await self._backend.publish(
-            [Envelope(row.id, self.present(row, remember=True).to_frame()) for row in rows]
-        )
+        names = await self._directory.names({row.room_id for row in rows})
+        envelopes = []
+        for row in rows:
+            assert row.seq is not None, "the writer gives every new message its event"
+            message = self.present(row, room=names.get(row.room_id, "?"), remember=True)
+            frame = message_frame(message.to_dict(), seq=row.seq)
+            envelopes.append(Envelope(row.seq, room_topic(row.room_id), frame))
+        await self._backend.publish(envelopes)

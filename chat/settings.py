@@ -64,6 +64,8 @@ class Settings:
     # How often each node re-checks the credentials of its open sockets (the safety net behind
     # the immediate, broadcast revocation, e.g. while the broker is down).
     auth_recheck_seconds: float = 30.0
+    # A client more changes than this behind is told to reload instead of replaying them all.
+    replay_window: int = 100_000
     oidc_issuer: str | None = None
     oidc_client_id: str | None = None
     oidc_client_secret: str | None = field(default=None, repr=False)
@@ -113,6 +115,7 @@ class Settings:
             registration=reader.choice("CHAT_REGISTRATION", "open", REGISTRATION_MODES),
             guest_access=reader.choice("CHAT_GUEST_ACCESS", "post", GUEST_ACCESS_MODES),
             auth_recheck_seconds=reader.number("CHAT_AUTH_RECHECK_SECONDS", 30.0, low=0.1),
+            replay_window=reader.integer("CHAT_REPLAY_WINDOW", 100_000, low=1),
             oidc_issuer=reader.optional("CHAT_OIDC_ISSUER"),
             oidc_client_id=reader.optional("CHAT_OIDC_CLIENT_ID"),
             oidc_client_secret=reader.optional("CHAT_OIDC_CLIENT_SECRET"),

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
@@ -22,7 +22,11 @@ from chat.auth.names import name_key
 from chat.auth.repository import AccountRepository
 from chat.db import WRITE_EXECUTION_OPTIONS
 from chat.errors import ClientError
+from chat.events.records import NewEvent
+from chat.events.repository import EventRepository
 from chat.repository import MessageRecord, MessageRepository, NewMessage
+from chat.rooms.policy import RoomAccess, not_found
+from chat.rooms.repository import RoomRepository
 from chat.schemas import Draft
 
 logger = logging.getLogger(__name__)
@@ -69,11 +73,13 @@ class MessageWriter:
         sessionmaker: async_sessionmaker[AsyncSession],
         *,
         on_stored: StoredCallback,
+        guest_access: str = "post",
         max_batch: int = 256,
         queue_size: int = 4096,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._on_stored = on_stored
+        self._guest_access = guest_access
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue(maxsize=queue_size)
         self._task: asyncio.Task[None] | None = None
@@ -200,10 +206,11 @@ class MessageWriter:
         async with session.begin():
             # Options must be in place before the first statement, which is what BEGINs.
             await session.connection(execution_options=WRITE_EXECUTION_OPTIONS)
-            refused = await _guests_with_taken_names(session, batch)
+            refused = await _refusals(session, batch, guest_access=self._guest_access)
             plan = _plan_inserts([p for index, p in enumerate(batch) if index not in refused])
-            stored = await MessageRepository(session).add_new(
-                _new_message(p) for p in plan.inserted
+            stored = await _with_events(
+                session,
+                await MessageRepository(session).add_new(_new_message(p) for p in plan.inserted),
             )
         accepted = iter(plan.resolve(stored))
         return [refused.get(index) or next(accepted) for index in range(len(batch))]
@@ -252,8 +259,75 @@ def _plan_inserts(batch: list[_Pending]) -> _InsertPlan:
     return plan
 
 
+async def _with_events(
+    session: AsyncSession, stored: list[tuple[MessageRecord, bool]]
+) -> list[tuple[MessageRecord, bool]]:
+    """Append a `message` event for each new message (same transaction); records get its seq."""
+    new = [record for record, created in stored if created]
+    events = await EventRepository(session).append(
+        [
+            NewEvent(
+                kind="message",
+                created_at=record.created_at,
+                room_id=record.room_id,
+                user_id=record.user.id if record.user is not None else None,
+                message_id=record.id,
+            )
+            for record in new
+        ]
+    )
+    seqs = {event.message_id: event.seq for event in events}
+    return [
+        (replace(record, seq=seqs[record.id]) if created else record, created)
+        for record, created in stored
+    ]
+
+
+async def _refusals(
+    session: AsyncSession, batch: list[_Pending], *, guest_access: str
+) -> dict[int, ClientError]:
+    """Drafts that may not be stored, by position in the batch, and why: checked in the
+    storing transaction (so a membership removed a moment ago counts), in at most three queries
+    per batch, whatever its size."""
+    refusals = await _room_refusals(session, batch, guest_access=guest_access)
+    names = await _guests_with_taken_names(
+        session, [p if index not in refusals else None for index, p in enumerate(batch)]
+    )
+    return {**names, **refusals}
+
+
+async def _room_refusals(
+    session: AsyncSession, batch: list[_Pending], *, guest_access: str
+) -> dict[int, ClientError]:
+    repository = RoomRepository(session)
+    rooms = await repository.rooms_by_ids([p.draft.room_id for p in batch if p.draft.room_id])
+    pairs = [
+        (room.id, p.draft.user.id)
+        for p in batch
+        if p.draft.user is not None
+        and (room := rooms.get(p.draft.room_id or 0)) is not None
+        and not room.is_public
+    ]
+    memberships = await repository.memberships_among(pairs)
+    refusals: dict[int, ClientError] = {}
+    for index, pending in enumerate(batch):
+        draft = pending.draft
+        room = rooms.get(draft.room_id or 0)
+        try:
+            if room is None:
+                raise not_found()
+            user_id = draft.user.id if draft.user is not None else 0
+            RoomAccess(
+                draft.user, room, memberships.get((room.id, user_id)), guest_access
+            ).require_post()
+        except ClientError as error:
+            error.client_id = draft.client_id
+            refusals[index] = error
+    return refusals
+
+
 async def _guests_with_taken_names(
-    session: AsyncSession, batch: list[_Pending]
+    session: AsyncSession, batch: list[_Pending | None]
 ) -> dict[int, ClientError]:
     """Guest drafts whose typed name is an account's username or display name (or looks like
     one), by position in the batch. Checked in the storing transaction: one query per batch,
@@ -261,21 +335,25 @@ async def _guests_with_taken_names(
     keys = {
         index: name_key(pending.draft.author)
         for index, pending in enumerate(batch)
-        if pending.draft.user is None and pending.draft.author
+        if pending is not None and pending.draft.user is None and pending.draft.author
     }
     if not keys:
         return {}
     taken = await AccountRepository(session).names_taken(keys.values())
     return {
-        index: ClientError(
-            "name_taken",
-            f"{batch[index].draft.author!r} is the name of an account; pick another, or sign in",
-            status=409,
-            client_id=batch[index].draft.client_id,
-        )
+        index: _name_taken(pending.draft)
         for index, key in keys.items()
-        if key in taken
+        if key in taken and (pending := batch[index]) is not None
     }
+
+
+def _name_taken(draft: Draft) -> ClientError:
+    return ClientError(
+        "name_taken",
+        f"{draft.author!r} is the name of an account; pick another, or sign in",
+        status=409,
+        client_id=draft.client_id,
+    )
 
 
 def _new_message(pending: _Pending) -> NewMessage:
@@ -286,5 +364,6 @@ def _new_message(pending: _Pending) -> NewMessage:
         author=draft.user.display_name if draft.user is not None else draft.author,
         client_id=draft.client_id,
         created_at=pending.created_at,
+        room_id=draft.room_id or 0,  # resolved by the service; 0 matches no room
         user=draft.user,
     )

@@ -7,9 +7,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from chat.events.records import Effect
+
 # Called on every node, from the event loop, with frames to deliver in order (one published
 # batch where the backend has it); never awaits a client.
-FrameHandler = Callable[[Sequence[str]], None]
+FrameHandler = Callable[[Sequence["Envelope"]], None]
 # Called on every node with a signal: a small control message (credentials revoked) that is
 # delivered at most once, live only (never replayed: nodes re-check on a timer instead).
 SignalHandler = Callable[[str], None]
@@ -19,10 +21,18 @@ SIGNAL_MARK = "!"
 
 @dataclass(frozen=True, slots=True)
 class Envelope:
-    """A stored message on its way to the hubs: its id and its frame, serialized once."""
+    """A committed change on its way to the hubs: its place in the change log (`seq`), the
+    topic whose subscribers get it, its frame (serialized once, for everyone), and what it does
+    to subscriptions (membership changes)."""
 
-    id: int
+    seq: int
+    topic: str
     frame: str
+    effect: Effect | None = None
+
+    @property
+    def id(self) -> int:
+        return self.seq
 
 
 class MessageSource(Protocol):

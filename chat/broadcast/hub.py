@@ -1,4 +1,10 @@
-"""The local hub: every open socket on this process subscribes with a bounded queue.
+"""The local hub: every open socket on this process subscribes with a bounded queue, to topics.
+
+A topic is a room (`r:<id>`) or a user (`u:<id>`); a published change reaches the subscribers
+of its topic only, so a node does nothing for rooms none of its sockets is in. Membership
+changes carry an effect that the hub applies in log order, on every node: a join subscribes the
+user's sockets to the room before its frame is delivered, a leave unsubscribes them right after,
+so a removed member's open sockets get nothing more from the room.
 
 Delivery never awaits a client. A frame is appended to each subscriber's queue without waiting;
 a subscriber whose queue is full is evicted (its connection is then closed), so one slow reader
@@ -13,11 +19,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import TypeVar
 
+from chat.broadcast.base import Envelope
+from chat.events.records import Effect, room_topic, user_topic
 from chat.wire import SharedFrame
 
 logger = logging.getLogger(__name__)
+
+_Key = TypeVar("_Key", bound=Hashable)
 
 
 class Subscriber:
@@ -34,9 +45,13 @@ class Subscriber:
         "identity",
         "on_close_request",
         "on_evicted",
+        "topics",
+        "user_id",
     )
 
-    def __init__(self, queue_size: int, identity: object = None) -> None:
+    def __init__(
+        self, queue_size: int, identity: object = None, user_id: int | None = None
+    ) -> None:
         self._frames: deque[SharedFrame] = deque()
         self._limit = queue_size
         self._waiter: asyncio.Future[None] | None = None
@@ -53,6 +68,8 @@ class Subscriber:
         self.identity = identity
         # Asks the connection to close with a code and reason (its credentials were revoked).
         self.on_close_request: Callable[[int, str], None] | None = None
+        self.user_id = user_id  # the signed-in user, whose membership effects apply here
+        self.topics: set[str] = set()  # kept by the Hub
 
     def offer(self, frame: SharedFrame | str) -> bool:
         """Queue a frame (written at once if the connection can take it now); on a full queue
@@ -122,36 +139,109 @@ class Hub:
     def __init__(self, queue_size: int) -> None:
         self._queue_size = queue_size
         self._subscribers: set[Subscriber] = set()
+        self._by_topic: dict[str, set[Subscriber]] = {}
+        self._by_user: dict[int, set[Subscriber]] = {}
 
-    def subscribe(self, identity: object = None) -> Subscriber:
-        subscriber = Subscriber(self._queue_size, identity)
+    def subscribe(
+        self, identity: object = None, *, user_id: int | None = None, topics: Iterable[str] = ()
+    ) -> Subscriber:
+        """A new subscriber, on its user's topic (if signed in) and the topics given."""
+        subscriber = Subscriber(self._queue_size, identity, user_id)
         self._subscribers.add(subscriber)
+        if user_id is not None:
+            self._by_user.setdefault(user_id, set()).add(subscriber)
+            self.add_topic(subscriber, user_topic(user_id))
+        for topic in topics:
+            self.add_topic(subscriber, topic)
         return subscriber
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.discard(subscriber)
+        for topic in list(subscriber.topics):
+            self.remove_topic(subscriber, topic)
+        if subscriber.user_id is not None:
+            _discard(self._by_user, subscriber.user_id, subscriber)
+
+    def add_topic(self, subscriber: Subscriber, topic: str) -> None:
+        if subscriber in self._subscribers:
+            subscriber.topics.add(topic)
+            self._by_topic.setdefault(topic, set()).add(subscriber)
+
+    def remove_topic(self, subscriber: Subscriber, topic: str) -> None:
+        subscriber.topics.discard(topic)
+        _discard(self._by_topic, topic, subscriber)
+
+    def wants(self, topic: str) -> bool:
+        """Whether any socket here listens to `topic` (a node skips frames nobody wants)."""
+        return topic in self._by_topic
 
     def identities(self) -> list[object]:
         return [subscriber.identity for subscriber in self._subscribers]
+
+    def subscribers(self) -> list[Subscriber]:
+        return list(self._subscribers)
 
     def close_matching(self, matches: Callable[[object], bool], code: int, reason: str) -> int:
         """Stop delivering to every connection whose identity matches, at once, and ask each
         to close; how many there were."""
         matched = [sub for sub in self._subscribers if matches(sub.identity)]
         for subscriber in matched:
-            self._subscribers.discard(subscriber)
+            self.unsubscribe(subscriber)
             if subscriber.on_close_request is not None:
                 subscriber.on_close_request(code, reason)
         return len(matched)
 
-    def unsubscribe(self, subscriber: Subscriber) -> None:
-        self._subscribers.discard(subscriber)
+    def deliver(self, envelopes: Sequence[Envelope]) -> None:
+        """Hand one published batch, in order, to the subscribers of each change's topic.
 
-    def deliver(self, texts: Sequence[str]) -> None:
-        """Hand one published batch of frames, in order, to every subscriber."""
-        frames = [SharedFrame(text) for text in texts]
-        evicted = [sub for sub in self._subscribers if not sub.offer_all(frames)]
+        Each subscriber gets its frames of the batch in one offer (one write)."""
+        if not envelopes:
+            return
+        first = envelopes[0]
+        if all(e.topic == first.topic and e.effect is None for e in envelopes):
+            # The common case: messages in one room. Frames are wrapped once for everyone, and
+            # not at all for a room nobody here is in.
+            recipients = self._by_topic.get(first.topic)
+            if recipients:
+                frames = [SharedFrame(envelope.frame) for envelope in envelopes]
+                self._offer(dict.fromkeys(recipients, frames))
+            return
+        pending: dict[Subscriber, list[SharedFrame]] = {}
+        for envelope in envelopes:
+            effect = envelope.effect
+            if effect is not None and effect.action == "join":
+                self._apply(effect)
+            recipients = self._by_topic.get(envelope.topic)
+            if recipients:
+                frame = SharedFrame(envelope.frame)
+                for subscriber in recipients:
+                    pending.setdefault(subscriber, []).append(frame)
+            if effect is not None and effect.action == "leave":
+                self._apply(effect)
+        self._offer(pending)
+
+    def _apply(self, effect: Effect) -> None:
+        topic = room_topic(effect.room_id)
+        for subscriber in list(self._by_user.get(effect.user_id, ())):
+            if effect.action == "join":
+                self.add_topic(subscriber, topic)
+            else:
+                self.remove_topic(subscriber, topic)
+
+    def _offer(self, frames_for: dict[Subscriber, list[SharedFrame]]) -> None:
+        evicted = [sub for sub, frames in frames_for.items() if not sub.offer_all(frames)]
         for subscriber in evicted:
-            self._subscribers.discard(subscriber)
+            self.unsubscribe(subscriber)
         if evicted:
             logger.warning("evicted %d slow subscriber(s): send queue full", len(evicted))
 
     def __len__(self) -> int:
         return len(self._subscribers)
+
+
+def _discard(index: dict[_Key, set[Subscriber]], key: _Key, subscriber: Subscriber) -> None:
+    members = index.get(key)
+    if members is not None:
+        members.discard(subscriber)
+        if not members:
+            del index[key]

@@ -41,7 +41,7 @@ class MemoryBackend(BroadcastBackend):
         on_frame = self._on_frame
         if on_frame is None:
             raise RuntimeError("the memory backend is not started")
-        on_frame([envelope.frame for envelope in envelopes])
+        on_frame(envelopes)
 
     @property
     def ready(self) -> bool:

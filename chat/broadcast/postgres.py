@@ -1,8 +1,9 @@
 """PostgreSQL LISTEN/NOTIFY transport for the relay (`CHAT_BROADCAST_URL=postgresql://...`).
 
 For deployments that have PostgreSQL and no Redis. A NOTIFY payload holds at most 8000 bytes,
-so each notification carries lines of `"<id> <frame>"` while they fit and a bare `"<id>"` for a
-message whose frame alone is too large; the receiving relay reads those from the database.
+so each notification carries lines of chat.broadcast.codec's format while they fit, and for a
+change whose frame alone is too large its head only; the receiving relay reads those from the
+database.
 The listening connection is watched by asyncpg's termination callback and a `SELECT 1` whenever
 it has been quiet for `heartbeat` seconds.
 """
@@ -16,7 +17,8 @@ from collections.abc import Sequence
 
 import asyncpg  # type: ignore[import-untyped]
 
-from chat.broadcast.base import SIGNAL_MARK, Envelope
+from chat.broadcast import codec
+from chat.broadcast.base import Envelope
 from chat.broadcast.relay import (
     DEFAULT_LIVENESS,
     BrokerUnavailable,
@@ -107,7 +109,7 @@ class PostgresTransport(Transport):
             if item is _LOST:
                 raise BrokerUnavailable("the listening connection was closed")
             assert isinstance(item, str)
-            received.extend(_decode(item))
+            received.extend(codec.decode(item))
             if self._queue.empty():
                 return received
             item = self._queue.get_nowait()
@@ -154,9 +156,9 @@ def _payloads(envelopes: Sequence[Envelope]) -> list[str]:
     lines: list[str] = []
     size = 0
     for envelope in envelopes:
-        line = f"{envelope.id} {envelope.frame}"
+        line = codec.line(envelope)
         if len(line.encode()) > MAX_PAYLOAD_BYTES:
-            line = str(envelope.id)  # receivers read this one from the database
+            line = codec.head(envelope)  # receivers read this one from the database
         line_size = len(line.encode()) + 1
         if lines and size + line_size > MAX_PAYLOAD_BYTES:
             payloads.append("\n".join(lines))
@@ -166,17 +168,3 @@ def _payloads(envelopes: Sequence[Envelope]) -> list[str]:
     if lines:
         payloads.append("\n".join(lines))
     return payloads
-
-
-def _decode(payload: str) -> list[Received]:
-    received = []
-    for line in payload.split("\n"):
-        if line.startswith(SIGNAL_MARK):
-            received.append(Received(0, None, signal=line[len(SIGNAL_MARK) :]))
-            continue
-        raw_id, separator, frame = line.partition(" ")
-        if not raw_id.isdigit():
-            logger.warning("ignoring a malformed notification line: %r", line[:80])
-            continue
-        received.append(Received(int(raw_id), frame if separator else None))
-    return received

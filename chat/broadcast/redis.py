@@ -1,8 +1,7 @@
 """Redis pub/sub transport for the relay (`CHAT_BROADCAST_URL=redis://host:port/db`).
 
-One PUBLISH per stored batch on the configured channel; its payload is one line per message,
-`"<id> <frame>"` (JSON never contains a raw newline, so lines split cleanly and a receiver reads
-the id without parsing the frame). The subscription is pinged whenever it has been quiet for
+One PUBLISH per stored batch on the configured channel; its payload is one line per change in
+chat.broadcast.codec's format. The subscription is pinged whenever it has been quiet for
 `heartbeat` seconds and declared dead after `dead_after` seconds without a word, so a half-open
 connection is noticed instead of hanging (encode/broadcaster#144). redis-py's own silent
 reconnect is switched off (no retries): a reconnect the relay does not see would be a gap it
@@ -23,7 +22,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from chat.broadcast.base import SIGNAL_MARK, Envelope
+from chat.broadcast import codec
+from chat.broadcast.base import Envelope
 from chat.broadcast.relay import (
     DEFAULT_LIVENESS,
     BrokerUnavailable,
@@ -100,12 +100,12 @@ class RedisTransport(Transport):
             self._heard_at = time.monotonic()
             if message["type"] != "message":
                 return []  # pong or subscribe confirmation: the connection is alive
-            return _decode(message["data"])
+            return codec.decode(message["data"])
 
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
         if self._publisher is None:
             self._publisher = self._client("publisher")
-        payload = "\n".join(f"{envelope.id} {envelope.frame}" for envelope in envelopes)
+        payload = codec.batch(envelopes)
         try:
             await self._publisher.publish(self._channel, payload)
         except (RedisError, OSError) as error:
@@ -134,17 +134,3 @@ class RedisTransport(Transport):
         publisher, self._publisher = self._publisher, None
         if publisher is not None:
             await publisher.aclose()
-
-
-def _decode(payload: str) -> list[Received]:
-    received = []
-    for line in payload.split("\n"):
-        if line.startswith(SIGNAL_MARK):
-            received.append(Received(0, None, signal=line[len(SIGNAL_MARK) :]))
-            continue
-        raw_id, _, frame = line.partition(" ")
-        if not raw_id.isdigit() or not frame:
-            logger.warning("ignoring a malformed line on the channel: %r", line[:80])
-            continue
-        received.append(Received(int(raw_id), frame))
-    return received

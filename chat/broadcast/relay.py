@@ -42,6 +42,7 @@ from chat.broadcast.base import (
     MessageSource,
     SignalHandler,
 )
+from chat.events.records import Effect
 
 logger = logging.getLogger(__name__)
 
@@ -52,14 +53,20 @@ class BrokerUnavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    """A message announced by the broker; `frame` is None when only the id fit the payload.
+    """A change announced by the broker; `frame` is None when only its seq fit the payload.
 
-    A signal (chat.broadcast.base.SIGNAL_MARK lines) comes as id 0 with the signal in `signal`.
+    A signal (chat.broadcast.base.SIGNAL_MARK lines) comes as seq 0 with the signal in `signal`.
     """
 
-    id: int
+    seq: int
     frame: str | None
+    topic: str = ""
+    effect: Effect | None = None
     signal: str | None = None
+
+    @property
+    def id(self) -> int:
+        return self.seq
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,18 +245,18 @@ class Relay(BroadcastBackend):
     # ---- delivery and de-duplication ----
 
     def _deliver(self, envelopes: Iterable[Envelope]) -> int:
-        """Hand the hub the frames of messages not relayed already; how many that was."""
+        """Hand the hub the changes not relayed already; how many that was."""
         assert self._on_frame is not None
         now = time.monotonic()
-        frames = []
+        fresh = []
         for envelope in envelopes:
-            if envelope.id not in self._relayed:
-                self._relayed[envelope.id] = now
-                frames.append(envelope.frame)
-        if frames:
+            if envelope.seq not in self._relayed:
+                self._relayed[envelope.seq] = now
+                fresh.append(envelope)
+        if fresh:
             self._forget_old(now)
-            self._on_frame(frames)
-        return len(frames)
+            self._on_frame(fresh)
+        return len(fresh)
 
     def _forget_old(self, now: float) -> None:
         # Forget only while connected: during an outage the entries are what the replay needs.
@@ -286,15 +293,15 @@ class Relay(BroadcastBackend):
                 frame = await self._fetch(item.id)
                 if frame is None:
                     continue
-            envelopes.append(Envelope(item.id, frame))
+            envelopes.append(Envelope(item.seq, item.topic, frame, item.effect))
         self._deliver(envelopes)
 
-    async def _fetch(self, message_id: int) -> str | None:
+    async def _fetch(self, seq: int) -> str | None:
         assert self._source is not None
-        envelopes = await self._source.envelopes_after(message_id - 1, 1)
-        if envelopes and envelopes[0].id == message_id:
+        envelopes = await self._source.envelopes_after(seq - 1, 1)
+        if envelopes and envelopes[0].seq == seq:
             return envelopes[0].frame
-        logger.error("announced message %d is not in the database", message_id)
+        logger.error("announced change %d is not in the database", seq)
         return None
 
     async def _replay(self) -> int:

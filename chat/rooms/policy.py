@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from chat.auth.principal import Principal, SignedIn
+from chat.auth.principal import Account, Principal, SignedIn
 from chat.errors import ClientError
 
 Visibility = Literal["public", "private"]
@@ -73,20 +73,33 @@ def not_found() -> ClientError:
 
 @dataclass(frozen=True, slots=True)
 class RoomAccess:
-    """One caller's standing in one room: what the policy decides from."""
+    """One caller's standing in one room: what the policy decides from.
 
-    principal: Principal
+    `account` is the signed-in caller, None for a guest."""
+
+    account: Account | None
     room: RoomRecord
     membership: MembershipRecord | None
     guest_access: str  # CHAT_GUEST_ACCESS: post | read | none
 
+    @classmethod
+    def of(
+        cls,
+        principal: Principal,
+        room: RoomRecord,
+        membership: MembershipRecord | None,
+        guest_access: str,
+    ) -> RoomAccess:
+        account = principal.account if isinstance(principal, SignedIn) else None
+        return cls(account, room, membership, guest_access)
+
     @property
-    def signed_in(self) -> SignedIn | None:
-        return self.principal if isinstance(self.principal, SignedIn) else None
+    def signed_in(self) -> Account | None:
+        return self.account
 
     @property
     def is_admin(self) -> bool:
-        return self.signed_in is not None and self.signed_in.account.is_admin
+        return self.account is not None and self.account.is_admin
 
     @property
     def is_member(self) -> bool:
@@ -124,7 +137,7 @@ class RoomAccess:
         signed_in = self.signed_in
         if not self.can_see() or signed_in is None:
             return False
-        if target.user_id == signed_in.account.id:
+        if target.user_id == signed_in.id:
             return True  # anyone may leave
         if self.room.is_dm or not self.can_manage():
             return False

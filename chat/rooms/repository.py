@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, func, insert, literal, or_, select, update
+from sqlalchemy import Table, and_, delete, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -215,6 +215,19 @@ class RoomRepository:
             )
         )
         return {(int(room_id), int(user_id)) for room_id, user_id in rows}
+
+    async def memberships_among(
+        self, pairs: Sequence[tuple[int, int]]
+    ) -> dict[tuple[int, int], MembershipRecord]:
+        """The memberships that exist among these (room id, user id) pairs."""
+        if not pairs:
+            return {}
+        rows = await self._session.execute(
+            select(_memberships).where(
+                tuple_(_memberships.c.room_id, _memberships.c.user_id).in_(sorted(set(pairs)))
+            )
+        )
+        return {(int(row.room_id), int(row.user_id)): _membership(row) for row in rows}
 
     async def members(self, room_id: int) -> list[Member]:
         statement = (

@@ -110,7 +110,7 @@ class RoomService:
                 if isinstance(principal, SignedIn)
                 else None
             )
-        access = RoomAccess(principal, room, membership, self._guest_access)
+        access = RoomAccess.of(principal, room, membership, self._guest_access)
         access.require_see()
         return access
 
@@ -122,7 +122,9 @@ class RoomService:
             summaries = await repository.visible_rooms(user_id)
             views = []
             for summary in summaries:
-                access = RoomAccess(principal, summary.room, summary.membership, self._guest_access)
+                access = RoomAccess.of(
+                    principal, summary.room, summary.membership, self._guest_access
+                )
                 if not access.can_see():
                     continue
                 members = (
@@ -243,7 +245,7 @@ class RoomService:
         async with self._writing() as session:
             await RoomRepository(session).update_room(room.id, **changes)
             updated = RoomRecord(**{**_fields(room), **changes})
-            by = access.signed_in.account if access.signed_in is not None else None
+            by = access.account
             events = await EventRepository(session).append(
                 [
                     NewEvent(
@@ -263,7 +265,7 @@ class RoomService:
             )
         await self._publish(events)
         return await self.view(
-            RoomAccess(access.principal, updated, access.membership, self._guest_access)
+            RoomAccess(access.account, updated, access.membership, self._guest_access)
         )
 
     async def add_member(self, access: RoomAccess, username: str) -> Member:
@@ -272,7 +274,7 @@ class RoomService:
         if signed_in is None:
             raise ClientError("unauthorized", "sign in to join a room", status=401)
         target = await self._account(username)
-        is_self = target.id == signed_in.account.id
+        is_self = target.id == signed_in.id
         if not access.can_add(target_is_self=is_self):
             if access.room.archived:
                 raise ClientError("room_archived", "this room is archived: read-only", status=403)
@@ -283,7 +285,7 @@ class RoomService:
                 access.room,
                 target,
                 role="member",
-                by=None if is_self else signed_in.account,
+                by=None if is_self else signed_in,
             )
             membership = await RoomRepository(session).membership(access.room.id, target.id)
         assert membership is not None
@@ -304,7 +306,7 @@ class RoomService:
             raise ClientError("not_a_member", f"{target.username!r} is not a member", status=404)
         if not access.can_remove(target=membership):
             raise ClientError("forbidden", "you may not remove that member", status=403)
-        by = None if target.id == signed_in.account.id else signed_in.account
+        by = None if target.id == signed_in.id else signed_in
         async with self._writing() as session:
             removed = await RoomRepository(session).remove_member(access.room.id, target.id)
             events = (

@@ -20,6 +20,7 @@ from chat.responses import (
     rate_limited_response,
     read_json,
 )
+from chat.rooms.names import GENERAL as GENERAL_ROOM
 from chat.schemas import Limits, parse_draft, parse_history_query
 from chat.services import HistoryPage
 from chat.state import app_state
@@ -41,23 +42,36 @@ class MessagesEndpoint(HTTPEndpoint):
         return await create_message(request)
 
 
+class RoomMessagesEndpoint(HTTPEndpoint):
+    """`/api/rooms/{room}/messages`: the same contract as /api/messages, for any room."""
+
+    async def get(self, request: Request) -> Response:
+        return await list_messages(request)
+
+    async def post(self, request: Request) -> Response:
+        return await create_message(request)
+
+
 async def list_messages(request: Request) -> Response:
+    """A page of a room's history: the room in the path, or general (/api/messages)."""
     state = app_state(request)
     settings = state["settings"]
+    principal = principal_of(request)
     params: dict[str, list[str]] = {}
     for name, value in request.query_params.multi_items():
         params.setdefault(name, []).append(value)
     try:
-        require_reader(principal_of(request), settings)
+        require_reader(principal, settings)
         query = parse_history_query(
             params,
             default_limit=settings.history_page_default,
             max_limit=settings.history_page_max,
         )
+        access = await state["rooms"].access(principal, _path_room(request) or GENERAL_ROOM)
     except ClientError as error:
         _log_client_error(request, error)
         return error_response(error)
-    page = await state["service"].history(query)
+    page = await state["service"].history(access.room.id, access.room.name, query)
     return JSONResponse(_page_payload(page))
 
 
@@ -72,6 +86,13 @@ async def create_message(request: Request) -> Response:
         if retry_after > 0:
             return rate_limited_response(retry_after)
         draft = parse_draft(payload, Limits.from_settings(settings)).by(account_of(request))
+        path_room = _path_room(request)
+        names_room = isinstance(payload, dict) and "room" in payload
+        if path_room is not None and names_room and draft.room != path_room:
+            raise ClientError("conflicting_room", "the body names another room than the path")
+        access = await state["rooms"].access(principal, path_room or draft.room)
+        access.require_post()
+        draft = draft.in_room(access.room.name, access.room.id)
         result = await state["service"].post(draft)
     except ClientError as error:
         _log_client_error(request, error)
@@ -123,6 +144,11 @@ async def _database_ready(request: Request) -> tuple[bool, bool]:
         )
         return True, False
     return True, True
+
+
+def _path_room(request: Request) -> str | None:
+    room = request.path_params.get("room")
+    return str(room) if room is not None else None
 
 
 def _page_payload(page: HistoryPage) -> dict[str, object]:

@@ -20,13 +20,16 @@ from starlette.websockets import WebSocket
 
 from chat.auth.access import can_post, can_read, rate_limit_key, sign_in_required
 from chat.auth.principal import GUEST, Principal, SignedIn, principal_of
-from chat.broadcast.hub import Subscriber
+from chat.broadcast.hub import Hub, Subscriber
 from chat.errors import ClientError
+from chat.events.records import room_topic
 from chat.ratelimit import Rate, TokenBucket
 from chat.responses import error_response
+from chat.rooms.service import RoomService
 from chat.schemas import (
     Draft,
     Limits,
+    RoomCommand,
     client_id_of,
     dumps,
     error_frame,
@@ -36,7 +39,7 @@ from chat.schemas import (
 from chat.security import origin_allowed
 from chat.services import ChatService, PostResult
 from chat.settings import Settings
-from chat.state import app_state
+from chat.state import AppState, app_state
 from chat.wire import SHARED_SEND_EXTENSION
 from chat.writer import StorageUnavailable
 
@@ -48,6 +51,8 @@ CLOSE_SLOW_CONSUMER = 4008
 # Messages a connection may have queued for storage and not yet confirmed. A client that sends
 # faster waits (TCP backpressure) instead of growing the writer's queue.
 MAX_UNCONFIRMED = 64
+# Rooms one socket may listen to by `subscribe` (its own rooms come on top, whatever their number).
+MAX_TOPICS = 1000
 # How long a close frame may take to leave; a client that reads nothing cannot stall us longer.
 CLOSE_TIMEOUT_SECONDS = 1.0
 
@@ -57,6 +62,8 @@ class _Connection:
     websocket: WebSocket
     subscriber: Subscriber
     service: ChatService
+    rooms: RoomService
+    hub: Hub
     limits: Limits
     bucket: TokenBucket
     max_strikes: int
@@ -104,10 +111,16 @@ async def chat_socket(websocket: WebSocket) -> None:
         await _deny_too_many(websocket, refused)
         return
     hub = state["hub"]
-    subscriber = hub.subscribe(identity=principal)
+    account = principal.account if isinstance(principal, SignedIn) else None
+    # On the hub (so membership changes from now on apply to it) before reading its rooms.
+    subscriber = hub.subscribe(
+        identity=principal, user_id=account.id if account is not None else None
+    )
     try:
+        for room_id in await state["rooms"].subscribed_room_ids(principal):
+            hub.add_topic(subscriber, room_topic(room_id))
         await websocket.accept()
-        connection = _open_connection(websocket, subscriber, state["service"], settings)
+        connection = _open_connection(websocket, subscriber, state, settings)
         connection.principal = principal
         await _serve(connection)
     finally:
@@ -135,12 +148,14 @@ def _denial(websocket: WebSocket, principal: Principal, settings: Settings) -> R
 
 
 def _open_connection(
-    websocket: WebSocket, subscriber: Subscriber, service: ChatService, settings: Settings
+    websocket: WebSocket, subscriber: Subscriber, state: AppState, settings: Settings
 ) -> _Connection:
     return _Connection(
         websocket=websocket,
         subscriber=subscriber,
-        service=service,
+        service=state["service"],
+        rooms=state["rooms"],
+        hub=state["hub"],
         settings=settings,
         limits=Limits.from_settings(settings),
         bucket=TokenBucket(
@@ -282,14 +297,11 @@ async def _handle_frame(connection: _Connection, text: str | None) -> None:
     try:
         if text is None:
             raise ClientError("binary_frame", "send messages as JSON text frames")
-        draft = parse_socket_frame(text, connection.limits)
-        if not can_post(connection.principal, connection.settings):
-            error = sign_in_required("post")
-            error.client_id = draft.client_id
-            raise error
-        draft = draft.by(
-            connection.principal.account if isinstance(connection.principal, SignedIn) else None
-        )
+        command = parse_socket_frame(text, connection.limits)
+        if isinstance(command, RoomCommand):
+            await _room_command(connection, command)
+        else:
+            await _post(connection, command)
     except ClientError as error:
         logger.warning(
             "client error from %s: %s",
@@ -298,12 +310,38 @@ async def _handle_frame(connection: _Connection, text: str | None) -> None:
             extra={"client": connection.client, "code": error.code},
         )
         connection.subscriber.offer(error_frame(error))
-        return
+
+
+async def _post(connection: _Connection, draft: Draft) -> None:
+    if not can_post(connection.principal, connection.settings):
+        error = sign_in_required("post")
+        error.client_id = draft.client_id
+        raise error
+    draft = draft.by(
+        connection.principal.account if isinstance(connection.principal, SignedIn) else None
+    )
     await connection.unconfirmed.acquire()
     try:
         await connection.service.post_in_order(draft, partial(_on_stored, connection, draft))
     except StorageUnavailable as error:  # shutting down: nothing was queued
         _on_stored(connection, draft, error)
+    except ClientError:
+        connection.unconfirmed.release()
+        raise
+
+
+async def _room_command(connection: _Connection, command: RoomCommand) -> None:
+    """Listen to a room on this socket (any room the caller may read), or stop listening."""
+    access = await connection.rooms.access(connection.principal, command.room)
+    topic = room_topic(access.room.id)
+    subscriber = connection.subscriber
+    if command.action == "subscribe":
+        if topic not in subscriber.topics and len(subscriber.topics) >= MAX_TOPICS:
+            raise ClientError("too_many_rooms", f"a socket listens to at most {MAX_TOPICS} rooms")
+        connection.hub.add_topic(subscriber, topic)
+    else:
+        connection.hub.remove_topic(subscriber, topic)
+    subscriber.offer(dumps({"type": f"{command.action}d", "room": access.room.name}))
 
 
 def _on_stored(
