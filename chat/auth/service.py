@@ -299,10 +299,11 @@ class AccountService:
     async def _free_names(
         repository: AccountRepository, username_hint: str | None, display_name: str | None
     ) -> tuple[str, str]:
-        """A free username from the hint (`ada`, else `ada-2`, `ada-3`, ...), and the display
-        name if it is well-formed and nobody's name looks like it, else the username."""
+        """A free username from the hint, else the display name (`ada`, else `ada-2`, `ada-3`,
+        ...), and the display name if it is well-formed and nobody's name looks like it, else
+        the username."""
         username = None
-        for candidates in _username_candidates(username_from_hint(username_hint)):
+        for candidates in _username_candidates(username_from_hint(username_hint or display_name)):
             allowed = [name for name in candidates if name not in RESERVED_USERNAMES]
             taken = await repository.names_taken(allowed)
             username = next((name for name in allowed if name not in taken), None)

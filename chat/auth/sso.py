@@ -156,7 +156,7 @@ class SingleSignOn:
             account = await self._accounts.account_for_identity(
                 issuer=identity.issuer,
                 subject=identity.subject,
-                username_hint=identity.preferred_username or identity.name,
+                username_hint=identity.preferred_username,
                 display_name=identity.name,
                 # An unverified address may be anyone's: it is not even kept.
                 verified_email=identity.email if identity.email_verified else None,
