@@ -10,7 +10,8 @@ every node, is single-use by construction (it is deleted as it is read, so of tw
 with the same state exactly one gets it), and expires: a row older than ten minutes is refused,
 and expired rows are deleted whenever a sign-on starts. The cookie binding is what stops login
 CSRF: a callback URL made in an attacker's browser (with the attacker's code and state) does
-nothing in a victim's browser, which lacks the attacker's cookie.
+nothing in a victim's browser, which lacks the attacker's cookie. The cookie is reused by later
+sign-ins of the same browser and left to expire, so two tabs that each start one can both finish.
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ class SingleSignOn:
         try:
             request = await self._client.authorization_request(redirect_uri)
         except OidcError as error:
-            raise _provider_failure(error) from None
+            # Nothing the person sent can be wrong yet: the provider is down or misconfigured.
+            raise _provider_failure(error, status=502) from None
         now = self._clock()
         async with self._writing() as session:
             repository = PendingLoginRepository(session)
@@ -201,7 +203,7 @@ class SingleSignOn:
             yield session
 
 
-def _provider_failure(error: OidcError) -> SignOnRefused:
+def _provider_failure(error: OidcError, *, status: int = 400) -> SignOnRefused:
     if isinstance(error, ProviderUnavailable):
         return SignOnRefused(
             "provider_unavailable",
@@ -212,5 +214,6 @@ def _provider_failure(error: OidcError) -> SignOnRefused:
     return SignOnRefused(
         "invalid_provider_response",
         "The sign-in provider's answer could not be verified.",
+        status=status,
         detail=str(error),
     )

@@ -333,6 +333,23 @@ def test_an_unreachable_provider_gives_a_clear_page(settings: Settings) -> None:
         assert_refused(person.get("/auth/oidc/login"), "provider_unavailable", status=502)
 
 
+def test_an_issuer_setting_unlike_the_providers_own_gives_a_clear_page(
+    settings: Settings, oidc_provider: OidcProvider
+) -> None:
+    # A trailing slash the provider does not write: issuers are compared exactly.
+    overrides = {
+        "oidc_issuer": f"{oidc_provider.issuer}/",
+        "oidc_client_id": oidc_provider.client_id,
+        "oidc_client_secret": oidc_provider.client_secret,
+    }
+    with (
+        LiveServer(settings.with_overrides(**overrides)) as server,
+        httpx.Client(base_url=server.url, timeout=5.0) as person,
+    ):
+        refused = person.get("/auth/oidc/login")
+    assert_refused(refused, "invalid_provider_response", status=502)
+
+
 def test_without_oidc_settings_the_routes_are_404(settings: Settings) -> None:
     with LiveServer(settings) as server, httpx.Client(base_url=server.url, timeout=5.0) as client:
         assert client.get("/auth/oidc/login").status_code == 404
