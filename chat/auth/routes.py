@@ -10,7 +10,6 @@ import logging
 import math
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,7 +17,6 @@ from starlette.responses import JSONResponse, Response
 from chat.auth.access import require_admin, require_signed_in
 from chat.auth.middleware import clear_session_cookie, session_cookie
 from chat.auth.principal import Account, SignedIn, principal_of
-from chat.auth.repository import InviteRecord, TokenRecord, UserRecord
 from chat.auth.service import NewSession
 from chat.errors import ClientError
 from chat.responses import (
@@ -27,7 +25,6 @@ from chat.responses import (
     is_local_request,
     read_json_object,
 )
-from chat.schemas import format_timestamp
 from chat.state import app_state
 
 logger = logging.getLogger(__name__)
@@ -170,7 +167,7 @@ async def me(request: Request) -> Response:
 async def list_tokens(request: Request) -> Response:
     signed_in = require_signed_in(principal_of(request))
     tokens = await app_state(request)["accounts"].tokens(signed_in.account)
-    return JSONResponse({"tokens": [_token_json(token) for token in tokens]})
+    return JSONResponse({"tokens": [token.to_dict() for token in tokens]})
 
 
 @answers_client_errors
@@ -181,7 +178,7 @@ async def create_token(request: Request) -> Response:
         signed_in.account, payload.get("name")
     )
     return JSONResponse(
-        {**_token_json(created.record), "token": created.token},
+        {**created.record.to_dict(), "token": created.token},
         status_code=201,
         headers={"Cache-Control": "no-store"},
     )
@@ -196,16 +193,6 @@ async def revoke_token(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def _token_json(token: TokenRecord) -> dict[str, Any]:
-    return {
-        "id": token.id,
-        "name": token.name,
-        "hint": token.hint,
-        "created_at": format_timestamp(token.created_at),
-        "last_used_at": format_timestamp(token.last_used_at) if token.last_used_at else None,
-    }
-
-
 # ---- invites (admins) ----
 
 
@@ -213,7 +200,7 @@ def _token_json(token: TokenRecord) -> dict[str, Any]:
 async def list_invites(request: Request) -> Response:
     require_admin(principal_of(request))
     invites = await app_state(request)["accounts"].invites()
-    return JSONResponse({"invites": [_invite_json(invite) for invite in invites]})
+    return JSONResponse({"invites": [invite.to_dict() for invite in invites]})
 
 
 @answers_client_errors
@@ -226,7 +213,7 @@ async def create_invite(request: Request) -> Response:
         created_by=admin.account.id, max_uses=max_uses, valid_for=timedelta(hours=hours)
     )
     return JSONResponse(
-        {"invite": {**_invite_json(created.record), "code": created.code}},
+        {"invite": {**created.record.to_dict(), "code": created.code}},
         status_code=201,
         headers={"Cache-Control": "no-store"},
     )
@@ -240,18 +227,6 @@ async def revoke_invite(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def _invite_json(invite: InviteRecord) -> dict[str, Any]:
-    return {
-        "id": invite.id,
-        "hint": invite.hint,
-        "max_uses": invite.max_uses,
-        "uses": invite.uses,
-        "created_at": format_timestamp(invite.created_at),
-        "expires_at": format_timestamp(invite.expires_at),
-        "revoked": invite.revoked_at is not None,
-    }
-
-
 # ---- users ----
 
 
@@ -261,7 +236,7 @@ async def list_users(request: Request) -> Response:
     signed_in = require_signed_in(principal_of(request))
     users = await app_state(request)["accounts"].users()
     if signed_in.account.is_admin:
-        return JSONResponse({"users": [_user_admin_json(user) for user in users]})
+        return JSONResponse({"users": [user.to_dict() for user in users]})
     return JSONResponse({"users": [user.account.to_dict() for user in users if not user.disabled]})
 
 
@@ -294,16 +269,7 @@ async def update_user(request: Request) -> Response:
         await accounts.set_disabled(user_id, disabled)
     updated = await accounts.user(record.account.username)
     assert updated is not None
-    return JSONResponse({"user": _user_admin_json(updated)})
-
-
-def _user_admin_json(user: UserRecord) -> dict[str, Any]:
-    return {
-        **user.account.to_dict(),
-        "disabled": user.disabled,
-        "created_at": format_timestamp(user.created_at),
-        "last_seen_at": format_timestamp(user.last_seen_at) if user.last_seen_at else None,
-    }
+    return JSONResponse({"user": updated.to_dict()})
 
 
 # ---- parsing helpers ----
