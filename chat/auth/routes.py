@@ -7,7 +7,6 @@ one JSON error shape.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -16,8 +15,9 @@ from starlette.responses import JSONResponse, Response
 
 from chat.auth.access import require_admin, require_signed_in
 from chat.auth.middleware import clear_session_cookie, session_cookie
-from chat.auth.principal import Account, SignedIn, principal_of
+from chat.auth.principal import SignedIn, principal_of
 from chat.auth.service import NewSession
+from chat.auth.signin import check_password, start_session_replacing
 from chat.errors import ClientError
 from chat.responses import (
     client_address,
@@ -69,46 +69,18 @@ async def register(request: Request) -> Response:
         invite=payload.get("invite"),
         from_loopback=is_local_request(request),
     )
-    session = await _start_session_replacing(request, account)
+    session = await start_session_replacing(request, account)
     return _signed_in_response(request, session, status_code=201)
 
 
 @answers_client_errors
 async def login(request: Request) -> Response:
-    state = app_state(request)
     payload = await read_json_object(request)
-    username = payload.get("username")
-    address = client_address(request)
-    throttle = state["throttle"]
-    name = username if isinstance(username, str) else ""
-    wait = throttle.retry_after(username=name, address=address)
-    if wait > 0:
-        return _throttled(wait)
-    account = await state["accounts"].verify_password(
-        username=username, password=payload.get("password")
+    account = await check_password(
+        request, username=payload.get("username"), password=payload.get("password")
     )
-    if account is None:
-        throttle.failed(username=name, address=address)
-        logger.warning(
-            "failed sign-in from %s",
-            address,
-            extra={"client": address, "code": "invalid_credentials"},
-        )
-        raise ClientError(
-            "invalid_credentials", "the username or password is not right", status=401
-        )
-    throttle.succeeded(username=name)
-    session = await _start_session_replacing(request, account)
+    session = await start_session_replacing(request, account)
     return _signed_in_response(request, session, status_code=200)
-
-
-async def _start_session_replacing(request: Request, account: Account) -> NewSession:
-    """A fresh session id on every sign-in; a session the browser had before ends."""
-    accounts = app_state(request)["accounts"]
-    previous = principal_of(request)
-    if isinstance(previous, SignedIn):
-        await accounts.end_session(previous)
-    return await accounts.start_session(account)
 
 
 def _signed_in_response(request: Request, session: NewSession, *, status_code: int) -> Response:
@@ -118,19 +90,6 @@ def _signed_in_response(request: Request, session: NewSession, *, status_code: i
     )
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def _throttled(wait: float) -> Response:
-    seconds = max(1, math.ceil(wait))
-    return JSONResponse(
-        {
-            "error": "too_many_attempts",
-            "detail": f"too many failed sign-ins; try again in {seconds} s",
-            "retry_after": seconds,
-        },
-        status_code=429,
-        headers={"Retry-After": str(seconds)},
-    )
 
 
 @answers_client_errors
