@@ -6,6 +6,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -15,12 +16,16 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from chat.auth import pages as account_pages
 from chat.auth import routes as accounts
+from chat.auth import sso_routes
 from chat.auth.csrf import CrossSiteRequestGuard
 from chat.auth.middleware import AuthenticationMiddleware
+from chat.auth.oidc import OidcClient
 from chat.auth.passwords import PasswordHashing
 from chat.auth.revocations import Revocations
 from chat.auth.service import AccountService
+from chat.auth.sso import SingleSignOn
 from chat.auth.throttle import SignInThrottle
 from chat.broadcast.factory import create_backend
 from chat.broadcast.hub import Hub
@@ -73,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             registration=settings.registration,
             on_revoked=revocations.publish,
         )
+        sso = _single_sign_on(settings, sessionmaker, accounts)
         await backend.start(hub.deliver, on_signal=revocations.on_signal, source=service)
         service.start()
         revocations.start(accounts.still_valid)
@@ -90,6 +96,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 hub=hub,
                 service=service,
                 accounts=accounts,
+                sso=sso,
                 throttle=SignInThrottle(),
                 templates=templates,
                 schema_head=schema.head,
@@ -103,6 +110,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             )
         finally:
             await revocations.stop()
+            if sso is not None:
+                await sso.aclose()
             await service.stop()
             await backend.stop()
             hashing.close()
@@ -123,10 +132,27 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
 
 
+def _single_sign_on(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], accounts: AccountService
+) -> SingleSignOn | None:
+    if not settings.oidc_enabled:
+        return None
+    # Settings.validate made sure the three come together.
+    assert settings.oidc_issuer and settings.oidc_client_id and settings.oidc_client_secret
+    # Nothing is fetched yet: the provider may be down while the chat starts.
+    client = OidcClient(
+        issuer=settings.oidc_issuer,
+        client_id=settings.oidc_client_id,
+        client_secret=settings.oidc_client_secret,
+    )
+    return SingleSignOn(client=client, sessionmaker=sessionmaker, accounts=accounts)
+
+
 def _routes() -> list[Route | WebSocketRoute | Mount]:
     return [
         Route("/", pages.index, methods=["GET"], name="index"),
         Route("/a/message/new", pages.post_message_form, methods=["POST"], name="post_form"),
+        *_account_pages(),
         Route("/api/messages", api.MessagesEndpoint, name="messages"),
         *_account_routes(),
         Route("/api/openapi.json", api.openapi_document, methods=["GET"], name="openapi"),
@@ -134,6 +160,31 @@ def _routes() -> list[Route | WebSocketRoute | Mount]:
         Route("/readyz", api.readyz, methods=["GET"], name="readyz"),
         WebSocketRoute("/chatsocket", chat_socket, name="chatsocket"),
         Mount("/static", StaticFiles(directory=static_dir()), name="static"),
+    ]
+
+
+def _account_pages() -> list[Route]:
+    return [
+        Route("/login", account_pages.login_page, methods=["GET"], name="login"),
+        Route("/login", account_pages.login, methods=["POST"], name="login_form"),
+        Route("/register", account_pages.register_page, methods=["GET"], name="register"),
+        Route("/register", account_pages.register, methods=["POST"], name="register_form"),
+        Route("/logout", account_pages.logout_page, methods=["GET"], name="logout"),
+        Route("/logout", account_pages.logout, methods=["POST"], name="logout_form"),
+        Route("/account", account_pages.account_page, methods=["GET"], name="account"),
+        Route(
+            "/account/logout-everywhere",
+            account_pages.logout_everywhere,
+            methods=["POST"],
+            name="logout_everywhere",
+        ),
+        Route("/account/tokens", account_pages.create_token, methods=["POST"], name="token_form"),
+        Route(
+            "/account/tokens/{token_id:int}/revoke",
+            account_pages.revoke_token,
+            methods=["POST"],
+            name="revoke_token_form",
+        ),
     ]
 
 
@@ -149,6 +200,10 @@ def _account_routes() -> list[Route]:
             name="logout_everywhere_api",
         ),
         Route("/api/me", accounts.me, methods=["GET"], name="me"),
+        Route("/auth/oidc/login", sso_routes.oidc_login, methods=["GET"], name="oidc_login"),
+        Route(
+            "/auth/oidc/callback", sso_routes.oidc_callback, methods=["GET"], name="oidc_callback"
+        ),
         Route("/api/tokens", accounts.list_tokens, methods=["GET"], name="tokens"),
         Route("/api/tokens", accounts.create_token, methods=["POST"], name="create_token"),
         Route("/api/tokens/{token_id}", accounts.revoke_token, methods=["DELETE"], name="token"),

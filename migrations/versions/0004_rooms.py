@@ -25,7 +25,7 @@ from alembic import op
 from chat.models import UTCDateTime
 
 revision: str = "0004"
-down_revision: str | None = "0002"  # TODO(merge): 0003 once SSO lands
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
