@@ -30,11 +30,15 @@ from chat.auth.throttle import SignInThrottle
 from chat.broadcast.factory import create_backend
 from chat.broadcast.hub import Hub
 from chat.db import create_engine, create_sessionmaker
+from chat.events import routes as events
 from chat.headers import SecurityHeadersMiddleware
 from chat.migrate import SchemaNotAtHead, database_location, prepare_schema
 from chat.ratelimit import ConnectionLimiter, KeyedLimiter, Rate
 from chat.rendering import MessageRenderer, create_environment
 from chat.resources import static_dir, templates_dir
+from chat.rooms import routes as room_api
+from chat.rooms.directory import RoomDirectory
+from chat.rooms.service import RoomService
 from chat.routes import api, pages
 from chat.routes.chatsocket import chat_socket
 from chat.services import ChatService
@@ -66,6 +70,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             sessionmaker=sessionmaker,
             backend=backend,
             renderer=MessageRenderer(environment),
+            directory=RoomDirectory(sessionmaker),
+            guest_access=settings.guest_access,
+        )
+        rooms = RoomService(
+            sessionmaker=sessionmaker,
+            guest_access=settings.guest_access,
+            publish=service.publish_events,
         )
         revocations = Revocations(
             hub=hub, backend=backend, recheck_seconds=settings.auth_recheck_seconds
@@ -77,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             session_days=settings.session_days,
             registration=settings.registration,
             on_revoked=revocations.publish,
+            on_created=rooms.join_default_rooms,
         )
         sso = _single_sign_on(settings, sessionmaker, accounts)
         await backend.start(hub.deliver, on_signal=revocations.on_signal, source=service)
@@ -95,6 +107,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 backend=backend,
                 hub=hub,
                 service=service,
+                rooms=rooms,
                 accounts=accounts,
                 sso=sso,
                 throttle=SignInThrottle(),
@@ -154,12 +167,39 @@ def _routes() -> list[Route | WebSocketRoute | Mount]:
         Route("/a/message/new", pages.post_message_form, methods=["POST"], name="post_form"),
         *_account_pages(),
         Route("/api/messages", api.MessagesEndpoint, name="messages"),
+        *_room_routes(),
+        Route("/api/events", events.catch_up, methods=["GET"], name="events"),
         *_account_routes(),
         Route("/api/openapi.json", api.openapi_document, methods=["GET"], name="openapi"),
         Route("/healthz", api.healthz, methods=["GET"], name="healthz"),
         Route("/readyz", api.readyz, methods=["GET"], name="readyz"),
         WebSocketRoute("/chatsocket", chat_socket, name="chatsocket"),
         Mount("/static", StaticFiles(directory=static_dir()), name="static"),
+    ]
+
+
+def _room_routes() -> list[Route]:
+    return [
+        Route("/api/rooms", room_api.list_rooms, methods=["GET"], name="rooms"),
+        Route("/api/rooms", room_api.create_room, methods=["POST"], name="create_room"),
+        Route("/api/rooms/{room}", room_api.show_room, methods=["GET"], name="room"),
+        Route("/api/rooms/{room}", room_api.update_room, methods=["PATCH"], name="update_room"),
+        Route("/api/rooms/{room}/messages", api.RoomMessagesEndpoint, name="room_messages"),
+        Route("/api/rooms/{room}/members", room_api.list_members, methods=["GET"], name="members"),
+        Route(
+            "/api/rooms/{room}/members/{username}",
+            room_api.add_member,
+            methods=["PUT"],
+            name="member",
+        ),
+        Route(
+            "/api/rooms/{room}/members/{username}",
+            room_api.remove_member,
+            methods=["DELETE"],
+            name="remove_member",
+        ),
+        Route("/api/rooms/{room}/read", room_api.mark_read, methods=["POST"], name="read"),
+        Route("/api/dms", room_api.start_direct_message, methods=["POST"], name="dms"),
     ]
 
 

@@ -14,6 +14,7 @@ from chat.auth.throttle import SignInThrottle
 from chat.broadcast.base import BroadcastBackend
 from chat.broadcast.hub import Hub
 from chat.ratelimit import ConnectionLimiter, KeyedLimiter
+from chat.rooms.service import RoomService
 from chat.services import ChatService
 from chat.settings import Settings
 
@@ -24,6 +25,7 @@ class AppState(TypedDict):
     backend: BroadcastBackend
     hub: Hub
     service: ChatService
+    rooms: RoomService
     accounts: AccountService
     sso: SingleSignOn | None  # None unless CHAT_OIDC_ISSUER is set
     throttle: SignInThrottle

@@ -55,6 +55,7 @@ _NAMES_PER_QUERY = 20
 _MAX_NUMBERED_NAMES = 1000
 
 RevocationSink = Callable[[Revocation], Awaitable[None]]
+AccountSink = Callable[[Account], Awaitable[None]]
 
 
 def _username_candidates(base: str) -> Iterator[list[str]]:
@@ -104,6 +105,7 @@ class AccountService:
         session_days: int,
         registration: str,
         on_revoked: RevocationSink,
+        on_created: AccountSink | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._sessionmaker = sessionmaker
@@ -111,6 +113,8 @@ class AccountService:
         self._session_lifetime = timedelta(days=session_days)
         self._registration = registration
         self._on_revoked = on_revoked
+        # Told of every new account (it joins the default rooms).
+        self._on_created = on_created
         self._clock = clock
 
     # ---- registration and sign-in ----
@@ -157,7 +161,12 @@ class AccountService:
         logger.info(
             "registered %s%s", account.username, " as the first admin" if first_admin else ""
         )
+        await self._created(account)
         return account
+
+    async def _created(self, account: Account) -> None:
+        if self._on_created is not None:
+            await self._on_created(account)
 
     def _invite_digest(self, invite: object) -> str | None:
         if self._registration != "invite":
@@ -283,6 +292,7 @@ class AccountService:
                     )
             if record is None:
                 logger.info("registered %s through single sign-on", created.username)
+                await self._created(created)
                 return created
         if record.disabled:
             raise ClientError("account_disabled", "this account is disabled", status=403)
@@ -477,9 +487,11 @@ class AccountService:
         async with self._writing() as session:
             repository = AccountRepository(session)
             await self._check_names_free(repository, name, display)
-            return await self._insert_user(
+            account = await self._insert_user(
                 repository, self._new_user(name, display, password_hash, role=role)
             )
+        await self._created(account)
+        return account
 
     async def set_disabled(self, user_id: int, disabled: bool) -> bool:
         """Disable (every session ends, every token stops working, sockets close) or enable."""

@@ -22,6 +22,7 @@ from chat.forms import (
     sign_in_path,
 )
 from chat.responses import client_address
+from chat.rooms.names import GENERAL as GENERAL_ROOM
 from chat.schemas import HistoryQuery, Limits, parse_draft
 from chat.security import safe_next_path
 from chat.state import app_state
@@ -94,7 +95,10 @@ async def _render_index(
 ) -> Response:
     state = app_state(request)
     settings = state["settings"]
-    page = await state["service"].history(HistoryQuery(limit=settings.page_messages))
+    general = await state["rooms"].access(principal_of(request), GENERAL_ROOM)
+    page = await state["service"].history(
+        general.room.id, general.room.name, HistoryQuery(limit=settings.page_messages)
+    )
     typed = typed or {}
     remembered = request.cookies.get(AUTHOR_COOKIE, "")
     context = {
