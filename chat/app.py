@@ -37,6 +37,7 @@ from chat.ratelimit import ConnectionLimiter, KeyedLimiter, Rate
 from chat.rendering import MessageRenderer, create_environment
 from chat.resources import static_dir, templates_dir
 from chat.rooms import routes as room_api
+from chat.rooms.audit import SubscriptionAudit
 from chat.rooms.directory import RoomDirectory
 from chat.rooms.service import RoomService
 from chat.routes import api, pages
@@ -94,6 +95,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await backend.start(hub.deliver, on_signal=revocations.on_signal, source=service)
         service.start()
         revocations.start(accounts.still_valid)
+        audit = SubscriptionAudit(hub=hub, rooms=rooms, interval=settings.auth_recheck_seconds)
+        audit.start()
         logger.info(
             "chat ready: database %s (schema %s), broadcast %s",
             database_location(settings.database_url),
@@ -122,6 +125,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 ),
             )
         finally:
+            await audit.stop()
             await revocations.stop()
             if sso is not None:
                 await sso.aclose()

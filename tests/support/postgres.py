@@ -68,6 +68,10 @@ async def execute(url: str, *statements: str) -> None:
         await connection.close()
 
 
+# The rooms migration 0004 creates (general, id 1).
+MIGRATED_ROOMS = 1
+
+
 class PostgresDatabase:
     """One migrated database of this test run; `fresh()` empties it for the next test."""
 
@@ -82,10 +86,20 @@ class PostgresDatabase:
         upgrade(self.url)
 
     def fresh(self) -> str:
-        """Empty every table (messages, accounts, ...) and restart ids at 1; returns the
-        SQLAlchemy URL."""
-        tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
-        run_async(lambda: execute(self.url, f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        """Back to the state right after the migrations: every table emptied and ids restarted
+        at 1, except the rooms the migrations made (general); returns the SQLAlchemy URL."""
+        tables = ", ".join(
+            table.name for table in Base.metadata.sorted_tables if table.name != "rooms"
+        )
+        run_async(
+            lambda: execute(
+                self.url,
+                f"TRUNCATE {tables} RESTART IDENTITY CASCADE",
+                f"DELETE FROM rooms WHERE id > {MIGRATED_ROOMS}",
+                f"SELECT setval('rooms_id_seq', {MIGRATED_ROOMS})",
+                "UPDATE rooms SET title = 'General', topic = '', archived = false",
+            )
+        )
         return self.url
 
     def extra(self) -> str:
