@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./chat.db"
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+# RFC 6750's b64token: what may follow "Bearer " in an Authorization header.
+BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 class SettingsError(ValueError):
@@ -49,6 +52,11 @@ class Settings:
     post_rate_burst: int = 30
     max_connections: int = 10_000
     max_connections_per_address: int = 100
+    # GET /metrics (see README "Metrics"); scrapes must send this token when it is set.
+    metrics: bool = False
+    metrics_token: str | None = field(default=None, repr=False)
+    # prometheus_client's own variable: where `uvicorn --workers N` processes keep their values.
+    prometheus_multiproc_dir: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -88,6 +96,9 @@ class Settings:
             max_connections_per_address=reader.integer(
                 "CHAT_MAX_CONNECTIONS_PER_ADDRESS", 100, low=1
             ),
+            metrics=reader.boolean("CHAT_METRICS", False),
+            metrics_token=reader.optional("CHAT_METRICS_TOKEN"),
+            prometheus_multiproc_dir=reader.optional("PROMETHEUS_MULTIPROC_DIR"),
         )
         settings.validate()
         return settings
@@ -108,6 +119,12 @@ class Settings:
                 f"CHAT_HISTORY_PAGE_DEFAULT ({self.history_page_default}) must not exceed "
                 f"CHAT_HISTORY_PAGE_MAX ({self.history_page_max})"
             )
+        if self.metrics_token is not None and not BEARER_TOKEN.fullmatch(self.metrics_token):
+            # The value is a secret: the message, which may reach a log, does not repeat it.
+            raise SettingsError(
+                f"CHAT_METRICS_TOKEN must be a bearer token ({BEARER_TOKEN.pattern}); "
+                "value not shown"
+            )
 
     @property
     def is_sqlite(self) -> bool:
@@ -123,6 +140,9 @@ class _Reader:
     def text(self, name: str, default: str) -> str:
         value = self._env.get(name, "").strip()
         return value or default
+
+    def optional(self, name: str) -> str | None:
+        return self._env.get(name, "").strip() or None
 
     def integer(
         self, name: str, default: int, *, low: int | None = None, high: int | None = None
