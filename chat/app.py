@@ -20,9 +20,12 @@ from chat.broadcast.factory import create_backend
 from chat.broadcast.hub import Hub
 from chat.db import create_engine, create_sessionmaker
 from chat.headers import SecurityHeadersMiddleware
+from chat.metrics import create_metrics
 from chat.ratelimit import ConnectionLimiter, KeyedLimiter, Rate
 from chat.rendering import MessageRenderer, create_environment
+from chat.requestmetrics import RequestMetricsMiddleware
 from chat.routes import api, pages
+from chat.routes import metrics as metrics_route
 from chat.routes.chatsocket import chat_socket
 from chat.services import ChatService
 from chat.settings import Settings
@@ -41,13 +44,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
+        metrics = create_metrics(
+            enabled=settings.metrics, multiprocess_dir=settings.prometheus_multiproc_dir
+        )
         engine = create_engine(settings)
-        hub = Hub(settings.send_queue_size)
-        backend = create_backend(settings.broadcast_url, channel=settings.broadcast_channel)
+        hub = Hub(settings.send_queue_size, metrics=metrics)
+        backend = create_backend(
+            settings.broadcast_url, channel=settings.broadcast_channel, metrics=metrics
+        )
         service = ChatService(
             sessionmaker=create_sessionmaker(engine),
             backend=backend,
             renderer=MessageRenderer(environment),
+            metrics=metrics,
         )
         await backend.start(hub.deliver, source=service)
         service.start()
@@ -71,15 +80,21 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 post_limiter=KeyedLimiter(
                     Rate(per_second=settings.post_rate_per_second, burst=settings.post_rate_burst)
                 ),
+                metrics=metrics,
             )
         finally:
             await service.stop()
             await backend.stop()
             await engine.dispose()
+            metrics.close()
 
+    # Off, metrics cost nothing per request: no middleware, and /metrics answers 404.
+    middleware = [Middleware(SecurityHeadersMiddleware)]
+    if settings.metrics:
+        middleware.insert(0, Middleware(RequestMetricsMiddleware))
     return Starlette(
         routes=_routes(),
-        middleware=[Middleware(SecurityHeadersMiddleware)],
+        middleware=middleware,
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
@@ -93,6 +108,7 @@ def _routes() -> list[Route | WebSocketRoute | Mount]:
         Route("/api/openapi.json", api.openapi_document, methods=["GET"], name="openapi"),
         Route("/healthz", api.healthz, methods=["GET"], name="healthz"),
         Route("/readyz", api.readyz, methods=["GET"], name="readyz"),
+        Route("/metrics", metrics_route.metrics, methods=["GET"], name="metrics"),
         WebSocketRoute("/chatsocket", chat_socket, name="chatsocket"),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chat.broadcast.base import BroadcastBackend, Envelope
 from chat.db import SINGLE_READ_EXECUTION_OPTIONS
+from chat.metrics import Metrics, NullMetrics
 from chat.rendering import MessageRenderer
 from chat.repository import MessageRecord, MessageRepository
 from chat.schemas import Draft, HistoryQuery, StoredMessage, format_timestamp
@@ -54,12 +56,16 @@ class ChatService:
         sessionmaker: async_sessionmaker[AsyncSession],
         backend: BroadcastBackend,
         renderer: MessageRenderer,
+        metrics: Metrics | NullMetrics | None = None,
         max_batch: int = 256,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._backend = backend
         self._renderer = renderer
-        self._writer = MessageWriter(sessionmaker, on_stored=self._publish, max_batch=max_batch)
+        self._metrics = metrics if metrics is not None else NullMetrics()
+        self._writer = MessageWriter(
+            sessionmaker, on_stored=self._publish, metrics=self._metrics, max_batch=max_batch
+        )
         self._presented: OrderedDict[int, StoredMessage] = OrderedDict()
 
     def start(self) -> None:
@@ -178,8 +184,11 @@ class ChatService:
             await session.connection(execution_options=SINGLE_READ_EXECUTION_OPTIONS)
             yield session
 
-    async def _publish(self, rows: Sequence[MessageRecord]) -> None:
+    async def _publish(self, rows: Sequence[MessageRecord], committed_at: float) -> None:
         # Serialized once here; every hub on every node forwards this very string.
         await self._backend.publish(
             [Envelope(row.id, self.present(row, remember=True).to_frame()) for row in rows]
         )
+        # publish has handed the batch to this node's hub, and the hub to every local socket
+        # (see BroadcastBackend.publish): one observation covers the whole batch.
+        self._metrics.delivery_latency(time.monotonic() - committed_at)

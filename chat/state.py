@@ -10,6 +10,7 @@ from starlette.templating import Jinja2Templates
 
 from chat.broadcast.base import BroadcastBackend
 from chat.broadcast.hub import Hub
+from chat.metrics import Metrics, NullMetrics
 from chat.ratelimit import ConnectionLimiter, KeyedLimiter
 from chat.services import ChatService
 from chat.settings import Settings
@@ -24,6 +25,7 @@ class AppState(TypedDict):
     templates: Jinja2Templates
     connections: ConnectionLimiter
     post_limiter: KeyedLimiter
+    metrics: Metrics | NullMetrics
 
 
 def app_state(connection: HTTPConnection) -> AppState:

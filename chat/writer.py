@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -55,7 +56,16 @@ class _Pending:
     future: asyncio.Future[WriteResult] = field(repr=False)
 
 
-StoredCallback = Callable[[Sequence[MessageRecord]], Awaitable[None]]
+# Receives the new rows of a committed batch and time.monotonic() at the end of its COMMIT.
+StoredCallback = Callable[[Sequence[MessageRecord], float], Awaitable[None]]
+
+
+class WriterMetrics(Protocol):
+    """What the writer reports (chat.metrics records it)."""
+
+    def batch_committed(self, *, drafts: int, stored: int, seconds: float) -> None:
+        """One transaction committed `drafts` queued drafts, `stored` of them new rows, in
+        `seconds` from BEGIN to the end of COMMIT."""
 
 
 class MessageWriter:
@@ -64,11 +74,13 @@ class MessageWriter:
         sessionmaker: async_sessionmaker[AsyncSession],
         *,
         on_stored: StoredCallback,
+        metrics: WriterMetrics,
         max_batch: int = 256,
         queue_size: int = 4096,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._on_stored = on_stored
+        self._metrics = metrics
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue(maxsize=queue_size)
         self._task: asyncio.Task[None] | None = None
@@ -145,7 +157,7 @@ class MessageWriter:
 
     async def _store_and_publish(self, session: AsyncSession, batch: list[_Pending]) -> None:
         try:
-            results = await self._store_with_retries(session, batch)
+            results, committed_at = await self._store_with_retries(session, batch)
         except (SQLAlchemyError, OSError) as error:
             logger.warning("could not store %d message(s): %s", len(batch), error)
             _fail(batch)
@@ -159,7 +171,7 @@ class MessageWriter:
         created = [message for message, is_new in results if is_new]
         if created:
             try:
-                await self._on_stored(created)
+                await self._on_stored(created, committed_at)
             except Exception:
                 # Stored but not fanned out: readers still get them through catch-up.
                 logger.exception("publishing %d stored message(s) failed", len(created))
@@ -169,11 +181,12 @@ class MessageWriter:
 
     async def _store_with_retries(
         self, session: AsyncSession, batch: list[_Pending]
-    ) -> list[tuple[MessageRecord, bool]]:
+    ) -> tuple[list[tuple[MessageRecord, bool]], float]:
+        """Each draft's row and whether it is new, and time.monotonic() at the COMMIT's end."""
         for attempt in range(1, _STORE_ATTEMPTS + 1):
             started = time.monotonic()
             try:
-                return await self._store(session, batch)
+                results = await self._store(session, batch)
             except IntegrityError:
                 if attempt == _STORE_ATTEMPTS:
                     raise
@@ -183,6 +196,14 @@ class MessageWriter:
                     raise
                 logger.info("database locked without waiting; retrying batch")
                 await asyncio.sleep(_LOCKED_RETRY_DELAY_SECONDS * attempt)
+            else:
+                committed_at = time.monotonic()
+                self._metrics.batch_committed(
+                    drafts=len(batch),
+                    stored=sum(1 for _, created in results if created),
+                    seconds=committed_at - started,
+                )
+                return results, committed_at
         raise AssertionError("unreachable")
 
     async def _store(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from chat.broadcast.base import BroadcastBackend
+from chat.broadcast.base import BroadcastBackend, BroadcastMetrics
 from chat.broadcast.memory import MemoryBackend
 from chat.broadcast.relay import Relay
 
@@ -14,17 +14,19 @@ POSTGRES_SCHEMES = ("postgres", "postgresql", "postgresql+asyncpg")
 MAX_POSTGRES_CHANNEL_BYTES = 63
 
 
-def create_backend(url: str, *, channel: str = "chat:messages") -> BroadcastBackend:
+def create_backend(
+    url: str, *, channel: str = "chat:messages", metrics: BroadcastMetrics | None = None
+) -> BroadcastBackend:
     scheme = urlsplit(url).scheme
     if not channel:
         raise ValueError("CHAT_BROADCAST_CHANNEL must not be empty")
     if scheme == "memory":
-        return MemoryBackend()
+        return MemoryBackend(metrics)
     # The drivers are optional extras, imported only by deployments that use them.
     if scheme in REDIS_SCHEMES:
         from chat.broadcast.redis import RedisTransport
 
-        return Relay(RedisTransport(url, channel=channel))
+        return Relay(RedisTransport(url, channel=channel), metrics=metrics)
     if scheme in POSTGRES_SCHEMES:
         from chat.broadcast.postgres import PostgresTransport
 
@@ -33,5 +35,5 @@ def create_backend(url: str, *, channel: str = "chat:messages") -> BroadcastBack
                 f"CHAT_BROADCAST_CHANNEL {channel!r} is longer than PostgreSQL's "
                 f"{MAX_POSTGRES_CHANNEL_BYTES}-byte identifier limit"
             )
-        return Relay(PostgresTransport(url, channel=channel))
+        return Relay(PostgresTransport(url, channel=channel), metrics=metrics)
     raise ValueError(f"unsupported CHAT_BROADCAST_URL scheme {scheme!r} in {url!r}")

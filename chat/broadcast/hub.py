@@ -15,6 +15,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Sequence
 
+from chat.broadcast.base import BroadcastMetrics, Unmeasured
 from chat.wire import SharedFrame
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ class Subscriber:
         "_busy",
         "_frames",
         "_limit",
+        "_metrics",
         "_waiter",
         "direct",
         "evicted",
@@ -34,9 +36,10 @@ class Subscriber:
         "on_evicted",
     )
 
-    def __init__(self, queue_size: int) -> None:
+    def __init__(self, queue_size: int, metrics: BroadcastMetrics) -> None:
         self._frames: deque[SharedFrame] = deque()
         self._limit = queue_size
+        self._metrics = metrics
         self._waiter: asyncio.Future[None] | None = None
         self.evicted = False
         # Called once on eviction: the sender may be stuck writing to a reader that stopped,
@@ -81,6 +84,9 @@ class Subscriber:
     def _evict(self) -> None:
         self.evicted = True
         self._frames.clear()
+        # Counted here rather than in Hub.deliver: a subscriber's own frames (an error, a
+        # rate-limit answer) can overflow its queue too.
+        self._metrics.evicted()
         if self.on_evicted is not None:
             self.on_evicted()
         self._wake()
@@ -113,12 +119,13 @@ class Subscriber:
 
 
 class Hub:
-    def __init__(self, queue_size: int) -> None:
+    def __init__(self, queue_size: int, *, metrics: BroadcastMetrics | None = None) -> None:
         self._queue_size = queue_size
+        self._metrics = metrics if metrics is not None else Unmeasured()
         self._subscribers: set[Subscriber] = set()
 
     def subscribe(self) -> Subscriber:
-        subscriber = Subscriber(self._queue_size)
+        subscriber = Subscriber(self._queue_size, self._metrics)
         self._subscribers.add(subscriber)
         return subscriber
 
@@ -131,6 +138,8 @@ class Hub:
         evicted = [sub for sub in self._subscribers if not sub.offer_all(frames)]
         for subscriber in evicted:
             self._subscribers.discard(subscriber)
+        # One count per delivery, not per recipient: the subscribers left took the whole batch.
+        self._metrics.delivered(len(frames) * len(self._subscribers))
         if evicted:
             logger.warning("evicted %d slow subscriber(s): send queue full", len(evicted))
 

@@ -4,19 +4,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from chat.broadcast.base import BroadcastBackend, Envelope, FrameHandler, MessageSource
+from chat.broadcast.base import (
+    BroadcastBackend,
+    BroadcastMetrics,
+    Envelope,
+    FrameHandler,
+    MessageSource,
+    Unmeasured,
+)
 
 
 class MemoryBackend(BroadcastBackend):
-    def __init__(self) -> None:
+    def __init__(self, metrics: BroadcastMetrics | None = None) -> None:
         self._on_frame: FrameHandler | None = None
+        self._metrics = metrics if metrics is not None else Unmeasured()
 
     async def start(self, on_frame: FrameHandler, *, source: MessageSource | None = None) -> None:
         # One process sees every publish as it happens: there is nothing to replay.
         self._on_frame = on_frame
+        self._metrics.broker_up(True)
 
     async def stop(self) -> None:
         self._on_frame = None
+        self._metrics.broker_up(False)
 
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
         on_frame = self._on_frame

@@ -34,7 +34,14 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from chat.broadcast.base import BroadcastBackend, Envelope, FrameHandler, MessageSource
+from chat.broadcast.base import (
+    BroadcastBackend,
+    BroadcastMetrics,
+    Envelope,
+    FrameHandler,
+    MessageSource,
+    Unmeasured,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -111,9 +118,16 @@ class RelayTiming:
 
 
 class Relay(BroadcastBackend):
-    def __init__(self, transport: Transport, timing: RelayTiming | None = None) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        timing: RelayTiming | None = None,
+        *,
+        metrics: BroadcastMetrics | None = None,
+    ) -> None:
         self._transport = transport
         self._timing = timing or RelayTiming()
+        self._metrics = metrics if metrics is not None else Unmeasured()
         self._on_frame: FrameHandler | None = None
         self._source: MessageSource | None = None
         # id -> monotonic time it was handed to the hub; insertion order is time order.
@@ -169,6 +183,7 @@ class Relay(BroadcastBackend):
                 self._transport.name,
             )
         self._connected.clear()
+        self._metrics.broker_up(False)
         self._on_frame = None
 
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
@@ -275,9 +290,12 @@ class Relay(BroadcastBackend):
                 # Subscribed first, then replay: whatever is published from now on arrives live.
                 replayed = await self._replay()
                 self.replayed += replayed
+                self._metrics.replayed(replayed)
                 self._healthy_at = time.monotonic()
                 self._connected.set()
+                self._metrics.broker_up(True)
                 if failures:
+                    self._metrics.broker_reconnected()
                     logger.warning(
                         "%s reconnected after %d attempt(s); replayed %d missed message(s)",
                         self._transport.name,
@@ -296,12 +314,14 @@ class Relay(BroadcastBackend):
                 failures += 1
                 logger.exception("%s listener failed; reconnecting", self._transport.name)
                 self._connected.clear()
+                self._metrics.broker_up(False)
             await self._transport.close()
             await asyncio.sleep(self._backoff(failures))
 
     def _lost(self, error: Exception, failures: int) -> None:
         was_connected = self._connected.is_set()
         self._connected.clear()
+        self._metrics.broker_up(False)
         if was_connected:
             logger.error(
                 "%s connection lost (%s); reconnecting, then replaying from the database",

@@ -67,6 +67,7 @@ async def create_message(request: Request) -> Response:
         return error_response(error, 415)
     retry_after = state["post_limiter"].take(client_address(request))
     if retry_after > 0:
+        state["metrics"].rate_limited("http")
         return rate_limited_response(retry_after)
     try:
         raw = await read_bounded_body(request)

@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket
 
 from chat.broadcast.hub import Subscriber
+from chat.metrics import Metrics, NullMetrics
 from chat.ratelimit import Rate, TokenBucket
 from chat.schemas import (
     ClientError,
@@ -54,6 +55,7 @@ class _Connection:
     websocket: WebSocket
     subscriber: Subscriber
     service: ChatService
+    metrics: Metrics | NullMetrics
     limits: Limits
     bucket: TokenBucket
     max_strikes: int
@@ -70,6 +72,7 @@ class _Connection:
 async def chat_socket(websocket: WebSocket) -> None:
     state = app_state(websocket)
     settings = state["settings"]
+    metrics = state["metrics"]
     origin = websocket.headers.get("origin")
     if not origin_allowed(
         origin,
@@ -79,31 +82,42 @@ async def chat_socket(websocket: WebSocket) -> None:
         allow_missing=not settings.require_origin,
     ):
         logger.warning("refused WebSocket from %s: origin %r", _client(websocket), origin)
+        metrics.connection_refused("origin")
         await websocket.close(code=CLOSE_POLICY_VIOLATION)  # before accept: HTTP 403
         return
     address = websocket.client.host if websocket.client else "-"
     connections = state["connections"]
     refused = connections.try_acquire(address)
     if refused is not None:
-        await _deny_too_many(websocket, refused)
+        metrics.connection_refused(await _deny_too_many(websocket, refused))
         return
     hub = state["hub"]
     subscriber = hub.subscribe()
+    accepted = False
     try:
         await websocket.accept()
-        await _serve(_open_connection(websocket, subscriber, state["service"], settings))
+        accepted = True
+        metrics.socket_opened()
+        await _serve(_open_connection(websocket, subscriber, state["service"], metrics, settings))
     finally:
+        if accepted:
+            metrics.socket_closed()
         hub.unsubscribe(subscriber)
         connections.release(address)
 
 
 def _open_connection(
-    websocket: WebSocket, subscriber: Subscriber, service: ChatService, settings: Settings
+    websocket: WebSocket,
+    subscriber: Subscriber,
+    service: ChatService,
+    metrics: Metrics | NullMetrics,
+    settings: Settings,
 ) -> _Connection:
     return _Connection(
         websocket=websocket,
         subscriber=subscriber,
         service=service,
+        metrics=metrics,
         limits=Limits.from_settings(settings),
         bucket=TokenBucket(
             Rate(per_second=settings.socket_rate_per_second, burst=settings.socket_rate_burst)
@@ -113,7 +127,8 @@ def _open_connection(
     )
 
 
-async def _deny_too_many(websocket: WebSocket, refused: str) -> None:
+async def _deny_too_many(websocket: WebSocket, refused: str) -> str:
+    """Refuse the handshake with 429 or 503; returns the error code sent."""
     if refused == "per_address":
         error = ClientError("too_many_connections", "too many connections from your address")
         status = 429
@@ -127,6 +142,7 @@ async def _deny_too_many(websocket: WebSocket, refused: str) -> None:
         headers={"Retry-After": "5"},
     )
     await websocket.send_denial_response(response)
+    return error.code
 
 
 async def _serve(connection: _Connection) -> None:
@@ -201,6 +217,7 @@ def _within_rate(connection: _Connection, text: str | None) -> bool:
         connection.strikes = 0
         return True
     connection.strikes += 1
+    connection.metrics.rate_limited("socket")
     if connection.strikes == 1:
         logger.warning("rate limiting %s", connection.client)
     error = ClientError(

@@ -50,6 +50,7 @@ async def post_message_form(request: Request) -> Response:
         )
     retry_after = state["post_limiter"].take(client_address(request))
     if retry_after > 0:
+        state["metrics"].rate_limited("http")
         response = await _render_index(
             request,
             form_error="You are sending too fast; wait a moment and send again.",

@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 import pytest
 
+from chat.broadcast.base import Unmeasured
 from chat.broadcast.hub import Hub, Subscriber
 from chat.wire import SharedFrame
 
@@ -148,3 +149,31 @@ def test_frames_offered_outside_a_batch_are_written_at_once() -> None:
     subscriber.flush = lambda: written.append("write")
     assert subscriber.offer("error frame")
     assert written == ["take error frame", "write"]
+
+
+class Counted(Unmeasured):
+    def __init__(self) -> None:
+        self.deliveries: list[int] = []
+        self.evictions = 0
+
+    def delivered(self, count: int) -> None:
+        self.deliveries.append(count)
+
+    def evicted(self) -> None:
+        self.evictions += 1
+
+
+def test_deliveries_are_counted_once_per_batch_and_evictions_once_each() -> None:
+    metrics = Counted()
+    hub = Hub(queue_size=2, metrics=metrics)
+    slow, _fast, _other = hub.subscribe(), hub.subscribe(), hub.subscribe()
+    hub.deliver(["a", "b"])
+    assert metrics.deliveries == [6]  # one call for 2 frames x 3 subscribers
+    hub.unsubscribe(_fast)
+    hub.unsubscribe(_other)
+    slow.offer("an error frame for slow alone")  # its own frame overflows its queue
+    assert slow.evicted
+    assert metrics.evictions == 1
+    hub.deliver(["c"])  # the evicted subscriber leaves without being counted again
+    assert metrics.evictions == 1
+    assert metrics.deliveries == [6, 0]
