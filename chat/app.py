@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -21,33 +20,39 @@ from chat.broadcast.hub import Hub
 from chat.db import create_engine, create_sessionmaker
 from chat.headers import SecurityHeadersMiddleware
 from chat.metrics import create_metrics
+from chat.migrate import SchemaNotAtHead, database_location, prepare_schema
 from chat.ratelimit import ConnectionLimiter, KeyedLimiter, Rate
 from chat.rendering import MessageRenderer, create_environment
 from chat.requestmetrics import RequestMetricsMiddleware
+from chat.resources import static_dir, templates_dir
 from chat.routes import api, pages
 from chat.routes import metrics as metrics_route
 from chat.routes.chatsocket import chat_socket
 from chat.services import ChatService
 from chat.settings import Settings
+from chat.startup import StartupRefusalMiddleware
 from chat.state import AppState
 
 logger = logging.getLogger(__name__)
-
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the app. With no settings they are read from the CHAT_* environment variables."""
     settings = settings or Settings.from_env()
-    environment = create_environment()
+    environment = create_environment(templates_dir())
     templates = Jinja2Templates(env=environment)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
+        engine = create_engine(settings)
+        try:
+            schema = await prepare_schema(engine, migrate=settings.migrate_on_start)
+        except BaseException:
+            await engine.dispose()
+            raise
         metrics = create_metrics(
             enabled=settings.metrics, multiprocess_dir=settings.prometheus_multiproc_dir
         )
-        engine = create_engine(settings)
         hub = Hub(settings.send_queue_size, metrics=metrics)
         backend = create_backend(
             settings.broadcast_url, channel=settings.broadcast_channel, metrics=metrics
@@ -61,8 +66,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await backend.start(hub.deliver, source=service)
         service.start()
         logger.info(
-            "chat ready: database %s, broadcast %s",
-            _redact(settings.database_url),
+            "chat ready: database %s (schema %s), broadcast %s",
+            database_location(settings.database_url),
+            schema.head,
             _redact(settings.broadcast_url),
         )
         try:
@@ -73,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 hub=hub,
                 service=service,
                 templates=templates,
+                schema_head=schema.head,
                 connections=ConnectionLimiter(
                     total=settings.max_connections,
                     per_address=settings.max_connections_per_address,
@@ -88,10 +95,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await engine.dispose()
             metrics.close()
 
+    middleware = [
+        # Outermost: it sees the lifespan's failure before uvicorn prints a traceback.
+        Middleware(StartupRefusalMiddleware, refusals=(SchemaNotAtHead,)),
+        Middleware(SecurityHeadersMiddleware),
+    ]
     # Off, metrics cost nothing per request: no middleware, and /metrics answers 404.
-    middleware = [Middleware(SecurityHeadersMiddleware)]
     if settings.metrics:
-        middleware.insert(0, Middleware(RequestMetricsMiddleware))
+        middleware.insert(1, Middleware(RequestMetricsMiddleware))
     return Starlette(
         routes=_routes(),
         middleware=middleware,
@@ -110,7 +121,7 @@ def _routes() -> list[Route | WebSocketRoute | Mount]:
         Route("/readyz", api.readyz, methods=["GET"], name="readyz"),
         Route("/metrics", metrics_route.metrics, methods=["GET"], name="metrics"),
         WebSocketRoute("/chatsocket", chat_socket, name="chatsocket"),
-        Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        Mount("/static", StaticFiles(directory=static_dir()), name="static"),
     ]
 
 

@@ -8,8 +8,6 @@ from pathlib import Path
 import jinja2
 from markupsafe import Markup, escape
 
-DEFAULT_TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
-
 # One pass, no nested quantifiers: the engine never backtracks more than the match it is
 # building, so rendering stays linear in the length of the body whatever it contains.
 _LINK_START = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>\"'`]+")
@@ -72,7 +70,7 @@ def _has_host(url: str) -> bool:
     return False
 
 
-def create_environment(templates_dir: Path = DEFAULT_TEMPLATES_DIR) -> jinja2.Environment:
+def create_environment(templates_dir: Path) -> jinja2.Environment:
     environment = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default=True),

@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Select, exists, insert, select
+from sqlalchemy import ColumnElement, Row, Select, Table, exists, insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.models import Message
 
-_messages = Message.__table__
+_messages = cast(Table, Message.__table__)
 _COLUMNS = (
     _messages.c.id,
     _messages.c.body,
@@ -184,7 +184,7 @@ def _with_flag(statement: Select[Any], condition: ColumnElement[bool]) -> Select
     return statement.add_columns(exists().where(condition).label("flag"))
 
 
-def _record(row: Row[Any]) -> MessageRecord:
+def _record(row: Row[*tuple[Any, ...]]) -> MessageRecord:
     return MessageRecord(
         id=row.id,
         body=row.body,

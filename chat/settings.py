@@ -10,6 +10,8 @@ from typing import Any
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./chat.db"
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+LOG_FORMATS = ("text", "json")
 # RFC 6750's b64token: what may follow "Bearer " in an Authorization header.
 BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
@@ -43,6 +45,9 @@ class Settings:
     ws_ping_interval: float = 20.0
     ws_ping_timeout: float = 20.0
     log_level: str = "info"
+    log_format: str = "text"  # or "json": one object per line, for log collectors
+    # Upgrade the schema before serving (one node migrates, the others wait for it).
+    migrate_on_start: bool = False
     # Abuse limits (see README "Limits and security"); a busy human never reaches them.
     require_origin: bool = False
     socket_rate_per_second: float = 2.0
@@ -83,9 +88,9 @@ class Settings:
             sqlite_busy_timeout_ms=reader.integer("CHAT_SQLITE_BUSY_TIMEOUT_MS", 5000, low=0),
             ws_ping_interval=reader.number("CHAT_WS_PING_INTERVAL", 20.0, low=0.1),
             ws_ping_timeout=reader.number("CHAT_WS_PING_TIMEOUT", 20.0, low=0.1),
-            log_level=reader.choice(
-                "CHAT_LOG_LEVEL", "info", ("critical", "error", "warning", "info", "debug")
-            ),
+            log_level=reader.choice("CHAT_LOG_LEVEL", "info", LOG_LEVELS),
+            log_format=reader.choice("CHAT_LOG_FORMAT", "text", LOG_FORMATS),
+            migrate_on_start=reader.boolean("CHAT_MIGRATE_ON_START", False),
             require_origin=reader.boolean("CHAT_REQUIRE_ORIGIN", False),
             socket_rate_per_second=reader.number("CHAT_SOCKET_RATE", 2.0, low=0.001),
             socket_rate_burst=reader.integer("CHAT_SOCKET_BURST", 30, low=1),

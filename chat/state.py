@@ -23,6 +23,7 @@ class AppState(TypedDict):
     hub: Hub
     service: ChatService
     templates: Jinja2Templates
+    schema_head: str  # the Alembic revision this code needs; readiness compares the database's
     connections: ConnectionLimiter
     post_limiter: KeyedLimiter
     metrics: Metrics | NullMetrics

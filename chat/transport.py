@@ -102,7 +102,7 @@ class ChatWebSocketProtocol(WebSocketsSansIOProtocol):
         # The app may hand broadcast frames over synchronously through this, skipping a task
         # switch per recipient whenever nothing is queued for the connection; the frames of a
         # batch handed over this way leave in one write when it calls `flush`.
-        self.scope["extensions"][SHARED_SEND_EXTENSION] = {  # type: ignore[index]
+        self.scope["extensions"][SHARED_SEND_EXTENSION] = {
             "send": self.send_shared_now,
             "flush": self.flush_shared,
         }

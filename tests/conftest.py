@@ -13,6 +13,7 @@ from hypothesis import settings as hypothesis_settings
 from chat.settings import Settings
 from tests.support.database import sqlite_url, upgrade
 from tests.support.live import LiveServer
+from tests.support.oidc import make_oidc_provider, oidc_provider  # noqa: F401
 from tests.support.postgres import PostgresDatabase, postgres_database  # noqa: F401
 
 # Under CI the property-based tests replay the same examples every run, so a red build always
@@ -20,6 +21,16 @@ from tests.support.postgres import PostgresDatabase, postgres_database  # noqa: 
 hypothesis_settings.register_profile("ci", derandomize=True, deadline=None)
 if os.environ.get("CI") == "true":
     hypothesis_settings.load_profile("ci")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--screenshot-to",
+        metavar="PATH",
+        default=None,
+        help="where the screenshot test writes its picture (default: a temporary file); "
+        "`--screenshot-to docs/screenshot.png` regenerates the README's on purpose",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

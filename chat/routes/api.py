@@ -27,6 +27,7 @@ from chat.writer import StorageUnavailable
 logger = logging.getLogger(__name__)
 
 READINESS_TIMEOUT_SECONDS = 2.0
+_REVISION_QUERY = text("SELECT version_num FROM alembic_version")
 
 
 class MessagesEndpoint(HTTPEndpoint):
@@ -104,7 +105,8 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     state = app_state(request)
-    checks = {"database": await _database_ready(request), "broadcast": state["backend"].ready}
+    database, schema = await _database_ready(request)
+    checks = {"database": database, "schema": schema, "broadcast": state["backend"].ready}
     ready = all(checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},
@@ -112,16 +114,26 @@ async def readyz(request: Request) -> Response:
     )
 
 
-async def _database_ready(request: Request) -> bool:
-    engine = app_state(request)["engine"]
+async def _database_ready(request: Request) -> tuple[bool, bool]:
+    """Whether the database answers, and whether its schema is the revision this code needs
+    (someone may have migrated it, or restored an older copy, since the server started)."""
+    state = app_state(request)
     try:
-        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS), engine.connect() as connection:
-            # Touch the table itself: on SQLite a bare SELECT 1 never reads the file.
-            await connection.execute(text("SELECT 1 FROM messages LIMIT 1"))
+        async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+            async with state["engine"].connect() as connection:
+                # Reads the file itself: on SQLite a bare SELECT 1 never touches it.
+                revisions = (await connection.execute(_REVISION_QUERY)).scalars().all()
     except Exception as error:  # any failure means "not ready"; the reason goes to the log
         logger.warning("readiness check: database unavailable: %s", error)
-        return False
-    return True
+        return False, False
+    if revisions != [state["schema_head"]]:
+        logger.warning(
+            "readiness check: schema at %s, this server needs %s",
+            ", ".join(revisions) or "nothing",
+            state["schema_head"],
+        )
+        return True, False
+    return True, True
 
 
 def _page_payload(page: HistoryPage) -> dict[str, object]:
@@ -136,4 +148,10 @@ def _page_payload(page: HistoryPage) -> dict[str, object]:
 
 def _log_client_error(request: Request, error: ClientError) -> None:
     address = client_address(request)
-    logger.warning("client error from %s on %s: %s", address, request.url.path, error.code)
+    logger.warning(
+        "client error from %s on %s: %s",
+        address,
+        request.url.path,
+        error.code,
+        extra={"client": address, "path": request.url.path, "code": error.code},
+    )

@@ -81,7 +81,12 @@ async def chat_socket(websocket: WebSocket) -> None:
         allowed=settings.allowed_origins,
         allow_missing=not settings.require_origin,
     ):
-        logger.warning("refused WebSocket from %s: origin %r", _client(websocket), origin)
+        logger.warning(
+            "refused WebSocket from %s: origin %r",
+            _client(websocket),
+            origin,
+            extra={"client": _client(websocket), "code": "origin_refused"},
+        )
         metrics.connection_refused("origin")
         await websocket.close(code=CLOSE_POLICY_VIOLATION)  # before accept: HTTP 403
         return
@@ -135,7 +140,12 @@ async def _deny_too_many(websocket: WebSocket, refused: str) -> str:
     else:
         error = ClientError("server_full", "the server has no room for more connections")
         status = 503
-    logger.warning("refused WebSocket from %s: %s", _client(websocket), error.code)
+    logger.warning(
+        "refused WebSocket from %s: %s",
+        _client(websocket),
+        error.code,
+        extra={"client": _client(websocket), "code": error.code},
+    )
     response = JSONResponse(
         {"error": error.code, "detail": error.detail},
         status_code=status,
@@ -180,7 +190,11 @@ async def _evict(connection: _Connection, sender: asyncio.Task[None]) -> None:
     sender.cancel()  # it may be waiting forever for the reader's buffer to drain
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await sender
-    logger.warning("closing slow consumer %s: send queue full", connection.client)
+    logger.warning(
+        "closing slow consumer %s: send queue full",
+        connection.client,
+        extra={"client": connection.client, "code": "slow_consumer"},
+    )
     # The close reaches the peer past its full buffers (chat.transport), and the server then
     # hands our receive loop a disconnect, which ends the connection.
     await _close(connection.websocket, CLOSE_SLOW_CONSUMER, "slow consumer: send queue full")
@@ -203,7 +217,11 @@ async def _receive_loop(connection: _Connection) -> None:
             return
         if not _within_rate(connection, text):
             if connection.strikes >= connection.max_strikes:
-                logger.warning("closing %s: sustained flooding", connection.client)
+                logger.warning(
+                    "closing %s: sustained flooding",
+                    connection.client,
+                    extra={"client": connection.client, "code": "flooding"},
+                )
                 connection.close_code = CLOSE_POLICY_VIOLATION
                 connection.close_reason = "rate limit exceeded repeatedly"
                 return
@@ -219,7 +237,11 @@ def _within_rate(connection: _Connection, text: str | None) -> bool:
     connection.strikes += 1
     connection.metrics.rate_limited("socket")
     if connection.strikes == 1:
-        logger.warning("rate limiting %s", connection.client)
+        logger.warning(
+            "rate limiting %s",
+            connection.client,
+            extra={"client": connection.client, "code": "rate_limited"},
+        )
     error = ClientError(
         "rate_limited",
         "you are sending too fast; wait and resend",
@@ -236,7 +258,12 @@ async def _handle_frame(connection: _Connection, text: str | None) -> None:
             raise ClientError("binary_frame", "send messages as JSON text frames")
         draft = parse_socket_frame(text, connection.limits)
     except ClientError as error:
-        logger.warning("client error from %s: %s", connection.client, error.code)
+        logger.warning(
+            "client error from %s: %s",
+            connection.client,
+            error.code,
+            extra={"client": connection.client, "code": error.code},
+        )
         connection.subscriber.offer(error_frame(error))
         return
     await connection.unconfirmed.acquire()

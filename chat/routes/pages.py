@@ -41,7 +41,11 @@ async def post_message_form(request: Request) -> Response:
     typed = form.get("body", "")
     # Every refusal below shows the page again with what was typed, so nothing is lost.
     if not csrf_token_matches(request.cookies.get(CSRF_COOKIE), form.get("_xsrf")):
-        logger.warning("form post without a valid CSRF token from %s", client_address(request))
+        logger.warning(
+            "form post without a valid CSRF token from %s",
+            client_address(request),
+            extra={"client": client_address(request), "code": "csrf_failed"},
+        )
         return await _render_index(
             request,
             form_error="The form expired or came from another site; check it and send again.",
@@ -65,7 +69,12 @@ async def post_message_form(request: Request) -> Response:
         )
         await state["service"].post(draft)
     except ClientError as error:
-        logger.warning("form post rejected from %s: %s", client_address(request), error.code)
+        logger.warning(
+            "form post rejected from %s: %s",
+            client_address(request),
+            error.code,
+            extra={"client": client_address(request), "code": error.code},
+        )
         return await _render_index(
             request, form_error=error.detail, form_body=typed, status_code=400
         )

@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import signal
 
 import httpx
 import pytest
@@ -122,8 +121,8 @@ async def test_sigterm_closes_sockets_drains_writes_and_a_reconnecting_reader_mi
 
 
 def assert_clean_exit(server: ChatServer, *, pid: int, exit_code: int, exit_seconds: float) -> None:
-    # uvicorn finishes its shutdown, then re-raises the signal so the exit status tells why.
-    assert exit_code in (0, -signal.SIGTERM), server.log_tail()
+    # A stop a supervisor asked for is a clean stop: status 0, not death by the signal (143).
+    assert exit_code == 0, server.log_tail()
     assert server.log_text().rstrip().endswith(f"Finished server process [{pid}]")
     assert "Application shutdown complete." in server.log_text()
     assert exit_seconds < EXIT_BOUND_S
@@ -162,7 +161,7 @@ def test_sigterm_exits_in_bounded_time_even_when_a_reader_has_stopped_reading(
             json.loads(sender.recv(timeout=10))
     exit_code, exit_seconds = server.terminate(EXIT_BOUND_S)
     stalled.close()
-    assert exit_code in (0, -signal.SIGTERM), server.log_tail()
+    assert exit_code == 0, server.log_tail()
     assert exit_seconds < EXIT_BOUND_S
     assert "Application shutdown complete." in server.log_text()
     assert "Traceback" not in server.log_text()

@@ -197,7 +197,7 @@ def test_health_and_readiness(client: httpx.Client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["checks"] == {"database": True, "broadcast": True}
+    assert ready.json()["checks"] == {"database": True, "schema": True, "broadcast": True}
 
 
 def test_security_headers(client: httpx.Client) -> None:

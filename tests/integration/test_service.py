@@ -13,6 +13,7 @@ from sqlalchemy import event
 from chat.broadcast.memory import MemoryBackend
 from chat.db import create_engine, create_sessionmaker
 from chat.rendering import MessageRenderer, create_environment
+from chat.resources import templates_dir
 from chat.schemas import Draft, HistoryQuery
 from chat.services import ChatService, PostResult
 from chat.settings import Settings
@@ -29,7 +30,7 @@ class Harness:
         self.service = ChatService(
             sessionmaker=create_sessionmaker(self.engine),
             backend=self.backend,
-            renderer=MessageRenderer(create_environment()),
+            renderer=MessageRenderer(create_environment(templates_dir())),
         )
         event.listen(self.engine.sync_engine, "commit", self._count_commit)
 

@@ -25,7 +25,11 @@ def notify_url(database_url: str) -> str:
 async def test_two_nodes_share_messages_through_notify(make_node: NodeFactory, pg_url: str) -> None:
     a = make_node("a", broadcast_url=notify_url(pg_url))
     b = make_node("b", broadcast_url=notify_url(pg_url))
-    assert (await readiness(b))[1]["checks"] == {"database": True, "broadcast": True}
+    assert (await readiness(b))[1]["checks"] == {
+        "database": True,
+        "schema": True,
+        "broadcast": True,
+    }
     async with Collector("a1", a.url) as a1, Collector("b1", b.url) as b1:
         sent = []
         for n in range(15):

@@ -18,6 +18,7 @@ from chat.broadcast.memory import MemoryBackend
 from chat.broadcast.postgres import asyncpg_dsn
 from chat.db import create_engine, create_sessionmaker
 from chat.rendering import MessageRenderer, create_environment
+from chat.resources import templates_dir
 from chat.schemas import Draft
 from chat.services import ChatService
 from chat.settings import Settings
@@ -86,7 +87,7 @@ class Writer:
         self.service = ChatService(
             sessionmaker=create_sessionmaker(self.engine),
             backend=self.backend,
-            renderer=MessageRenderer(create_environment()),
+            renderer=MessageRenderer(create_environment(templates_dir())),
         )
         event.listen(self.engine.sync_engine, "commit", self._count_commit)
 

@@ -33,7 +33,11 @@ async def test_two_nodes_deliver_every_message_exactly_once(
 ) -> None:
     a = make_node("a", broadcast_url=redis_url)
     b = make_node("b", broadcast_url=redis_url)
-    assert (await readiness(a))[1]["checks"] == {"database": True, "broadcast": True}
+    assert (await readiness(a))[1]["checks"] == {
+        "database": True,
+        "schema": True,
+        "broadcast": True,
+    }
     with redis.Redis.from_url(redis_url) as stranger:
         stranger.publish(channel, "not a message\n12")  # ignored, and nothing else is lost
 
@@ -125,7 +129,7 @@ async def run_outage(
         for node in (a, b):
             await eventually(ready_is(node, 503), 8, f"{node.url} reports the broker down")
         _, body = await readiness(a)
-        assert body["checks"] == {"database": True, "broadcast": False}
+        assert body["checks"] == {"database": True, "schema": True, "broadcast": False}
         await asyncio.sleep(0.5)  # posting goes on while the broker is away
 
         mend_broker()

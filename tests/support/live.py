@@ -54,6 +54,7 @@ class LiveServer:
         deadline = time.monotonic() + START_TIMEOUT_S
         while not self._server.started:
             if self.error is not None or not self._thread.is_alive():
+                self._socket.close()
                 raise RuntimeError(f"uvicorn did not start: {self.error!r}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"uvicorn did not start within {START_TIMEOUT_S}s")

@@ -88,6 +88,11 @@ class ChatServer:
             )
 
     def start(self) -> None:
+        self.launch()
+        self.wait_healthy()
+
+    def launch(self) -> None:
+        """Start the process without waiting for it to answer (see wait_healthy)."""
         if self.running:
             raise ServerError("the server is already running")
         self._starts += 1
@@ -101,7 +106,6 @@ class ChatServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        self._wait_healthy()
 
     def stop(self) -> None:
         process = self._process
@@ -161,7 +165,7 @@ class ChatServer:
             raise ServerError("the server is not running")
         return self._process.pid
 
-    def _wait_healthy(self) -> None:
+    def wait_healthy(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
         last_error = "no answer yet"
         while time.monotonic() < deadline:
@@ -253,3 +257,23 @@ class ChatServer:
                 return messages
             after = page["newer_cursor"]
         raise ServerError("GET /api/messages?after= never reached the end")
+
+
+def wait_until_ready(
+    base_url: str, process: subprocess.Popen[str], *, timeout: float = START_TIMEOUT_S
+) -> None:
+    """Poll `/readyz` of a server process until it answers 200; fail with its output if the
+    process exits first or the bound passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise ServerError(f"the process exited with {process.returncode}:\n{output}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/readyz", timeout=1.0) as response:
+                if response.status == 200:
+                    return
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.05)
+    raise ServerError(f"{base_url} was not ready within {timeout}s")

@@ -5,6 +5,7 @@ import time
 import pytest
 
 from chat.rendering import MessageRenderer, create_environment, linkify
+from chat.resources import templates_dir
 from tests.support.html_check import assert_only_safe_links, inspect_html
 from tests.support.xss import XSS_PAYLOADS
 
@@ -51,7 +52,7 @@ def test_xss_corpus_is_large_enough() -> None:
 
 @pytest.mark.parametrize("payload", XSS_PAYLOADS)
 def test_message_fragment_escapes_body_and_author(payload: str) -> None:
-    renderer = MessageRenderer(create_environment())
+    renderer = MessageRenderer(create_environment(templates_dir()))
     html = str(
         renderer.render(
             message_id=7,
