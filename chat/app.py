@@ -19,7 +19,7 @@ from chat.broadcast.factory import create_backend
 from chat.broadcast.hub import Hub
 from chat.db import create_engine, create_sessionmaker
 from chat.headers import SecurityHeadersMiddleware
-from chat.metrics import create_metrics
+from chat.metrics import MetricsMisconfigured, create_metrics
 from chat.migrate import SchemaNotAtHead, database_location, prepare_schema
 from chat.ratelimit import ConnectionLimiter, KeyedLimiter, Rate
 from chat.rendering import MessageRenderer, create_environment
@@ -44,15 +44,25 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
+        # First: a misconfigured metrics directory refuses the start before anything is open.
+        metrics = create_metrics(
+            enabled=settings.metrics, multiprocess_dir=settings.prometheus_multiproc_dir
+        )
         engine = create_engine(settings)
         try:
             schema = await prepare_schema(engine, migrate=settings.migrate_on_start)
         except BaseException:
             await engine.dispose()
+            metrics.close()
             raise
-        metrics = create_metrics(
-            enabled=settings.metrics, multiprocess_dir=settings.prometheus_multiproc_dir
-        )
+        if settings.metrics:
+            logger.info(
+                "metrics at /metrics (%s, %s)",
+                "bearer token required" if settings.metrics_token else "no token",
+                f"workers' files in {settings.prometheus_multiproc_dir}"
+                if settings.prometheus_multiproc_dir
+                else "this process",
+            )
         hub = Hub(settings.send_queue_size, metrics=metrics)
         backend = create_backend(
             settings.broadcast_url, channel=settings.broadcast_channel, metrics=metrics
@@ -97,7 +107,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     middleware = [
         # Outermost: it sees the lifespan's failure before uvicorn prints a traceback.
-        Middleware(StartupRefusalMiddleware, refusals=(SchemaNotAtHead,)),
+        Middleware(StartupRefusalMiddleware, refusals=(SchemaNotAtHead, MetricsMisconfigured)),
         Middleware(SecurityHeadersMiddleware),
     ]
     # Off, metrics cost nothing per request: no middleware, and /metrics answers 404.

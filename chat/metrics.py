@@ -36,6 +36,10 @@ COMMIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 
 
+class MetricsMisconfigured(RuntimeError):
+    """Multiprocess mode cannot work as configured; the server refuses to start."""
+
+
 class Metrics:
     """The server's Prometheus metrics (see README "Metrics" for what each one means)."""
 
@@ -46,9 +50,14 @@ class Metrics:
             live: CollectorRegistry | None = self.registry
             ProcessCollector(registry=self.registry)  # one process: its CPU, memory and fds
         else:
+            if not os.path.isdir(multiprocess_dir):
+                raise MetricsMisconfigured(
+                    f"PROMETHEUS_MULTIPROC_DIR {multiprocess_dir!r} is not a directory; "
+                    "create it (empty) before starting the workers"
+                )
             if values.ValueClass is values.MutexValue:
                 # prometheus_client picks where values live when it is first imported.
-                raise RuntimeError(
+                raise MetricsMisconfigured(
                     "PROMETHEUS_MULTIPROC_DIR must be set in the environment before the server "
                     "starts, not afterwards"
                 )

@@ -4,6 +4,7 @@ metric moving by exactly what real sockets and requests did."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -67,6 +68,17 @@ def test_a_scrape_needs_the_token_when_one_is_set(make_server: ServerFactory) ->
     # The refused scrapes are counted: a scraper with the wrong token shows up.
     assert counted.value("chat_http_requests_total", route="/metrics", method="GET", status="401")
     assert counted.families["chat_open_sockets"] == "gauge"
+
+
+def test_a_missing_multiprocess_directory_refuses_the_start(
+    make_server: ServerFactory, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = tmp_path / "missing"
+    with pytest.raises(RuntimeError, match="uvicorn did not start"):
+        make_server(metrics=True, prometheus_multiproc_dir=str(missing))
+    # One line that says what to fix, not a traceback (chat.startup).
+    assert f"chat: PROMETHEUS_MULTIPROC_DIR '{missing}' is not a directory" in caplog.text
+    assert "Traceback" not in caplog.text
 
 
 def test_without_a_token_anyone_may_scrape(make_server: ServerFactory) -> None:

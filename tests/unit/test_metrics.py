@@ -4,6 +4,7 @@ object that stands in when metrics are off."""
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import pytest
 from starlette.types import Message, Receive, Scope, Send
@@ -12,6 +13,7 @@ from chat.metrics import (
     RATE_LIMITED_CHANNELS,
     REFUSAL_REASONS,
     Metrics,
+    MetricsMisconfigured,
     NullMetrics,
     create_metrics,
 )
@@ -93,10 +95,16 @@ def test_two_recorders_in_one_process_count_apart() -> None:
     assert read(second).value("chat_slow_consumer_evictions_total") == 0
 
 
-def test_multiprocess_mode_needs_the_variable_before_start(tmp_path: object) -> None:
+def test_multiprocess_mode_needs_the_variable_before_start(tmp_path: Path) -> None:
     # prometheus_client chose in-memory values at import; mmap files would never be written.
-    with pytest.raises(RuntimeError, match="PROMETHEUS_MULTIPROC_DIR"):
+    with pytest.raises(MetricsMisconfigured, match="must be set in the environment before"):
         Metrics(multiprocess_dir=str(tmp_path))
+
+
+def test_multiprocess_mode_needs_an_existing_directory(tmp_path: Path) -> None:
+    missing = tmp_path / "missing"
+    with pytest.raises(MetricsMisconfigured, match="is not a directory"):
+        Metrics(multiprocess_dir=str(missing))
 
 
 def public_methods(cls: type) -> dict[str, inspect.Signature]:
