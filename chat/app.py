@@ -15,6 +15,13 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from chat.auth import routes as accounts
+from chat.auth.csrf import CrossSiteRequestGuard
+from chat.auth.middleware import AuthenticationMiddleware
+from chat.auth.passwords import PasswordHashing
+from chat.auth.revocations import Revocations
+from chat.auth.service import AccountService
+from chat.auth.throttle import SignInThrottle
 from chat.broadcast.factory import create_backend
 from chat.broadcast.hub import Hub
 from chat.db import create_engine, create_sessionmaker
@@ -67,14 +74,27 @@ def create_app(settings: Settings | None = None) -> Starlette:
         backend = create_backend(
             settings.broadcast_url, channel=settings.broadcast_channel, metrics=metrics
         )
+        sessionmaker = create_sessionmaker(engine)
         service = ChatService(
-            sessionmaker=create_sessionmaker(engine),
+            sessionmaker=sessionmaker,
             backend=backend,
             renderer=MessageRenderer(environment),
             metrics=metrics,
         )
-        await backend.start(hub.deliver, source=service)
+        revocations = Revocations(
+            hub=hub, backend=backend, recheck_seconds=settings.auth_recheck_seconds
+        )
+        hashing = PasswordHashing()
+        accounts = AccountService(
+            sessionmaker=sessionmaker,
+            hashing=hashing,
+            session_days=settings.session_days,
+            registration=settings.registration,
+            on_revoked=revocations.publish,
+        )
+        await backend.start(hub.deliver, on_signal=revocations.on_signal, source=service)
         service.start()
+        revocations.start(accounts.still_valid)
         logger.info(
             "chat ready: database %s (schema %s), broadcast %s",
             database_location(settings.database_url),
@@ -88,6 +108,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 backend=backend,
                 hub=hub,
                 service=service,
+                accounts=accounts,
+                throttle=SignInThrottle(),
                 templates=templates,
                 schema_head=schema.head,
                 connections=ConnectionLimiter(
@@ -100,8 +122,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 metrics=metrics,
             )
         finally:
+            await revocations.stop()
             await service.stop()
             await backend.stop()
+            hashing.close()
             await engine.dispose()
             metrics.close()
 
@@ -109,8 +133,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # Outermost: it sees the lifespan's failure before uvicorn prints a traceback.
         Middleware(StartupRefusalMiddleware, refusals=(SchemaNotAtHead, MetricsMisconfigured)),
         Middleware(SecurityHeadersMiddleware),
+        # Who is speaking, for every request and handshake; then no cross-site changes.
+        Middleware(AuthenticationMiddleware),
+        Middleware(CrossSiteRequestGuard),
     ]
-    # Off, metrics cost nothing per request: no middleware, and /metrics answers 404.
+    # Off, metrics cost nothing per request: no middleware, and /metrics answers 404. On, it
+    # sits outside authentication, so requests refused there (401, 403) are counted too.
     if settings.metrics:
         middleware.insert(1, Middleware(RequestMetricsMiddleware))
     return Starlette(
@@ -126,12 +154,38 @@ def _routes() -> list[Route | WebSocketRoute | Mount]:
         Route("/", pages.index, methods=["GET"], name="index"),
         Route("/a/message/new", pages.post_message_form, methods=["POST"], name="post_form"),
         Route("/api/messages", api.MessagesEndpoint, name="messages"),
+        *_account_routes(),
         Route("/api/openapi.json", api.openapi_document, methods=["GET"], name="openapi"),
         Route("/healthz", api.healthz, methods=["GET"], name="healthz"),
         Route("/readyz", api.readyz, methods=["GET"], name="readyz"),
         Route("/metrics", metrics_route.metrics, methods=["GET"], name="metrics"),
         WebSocketRoute("/chatsocket", chat_socket, name="chatsocket"),
         Mount("/static", StaticFiles(directory=static_dir()), name="static"),
+    ]
+
+
+def _account_routes() -> list[Route]:
+    return [
+        Route("/api/auth/register", accounts.register, methods=["POST"], name="register_api"),
+        Route("/api/auth/login", accounts.login, methods=["POST"], name="login_api"),
+        Route("/api/auth/logout", accounts.logout, methods=["POST"], name="logout_api"),
+        Route(
+            "/api/auth/logout-everywhere",
+            accounts.logout_everywhere,
+            methods=["POST"],
+            name="logout_everywhere_api",
+        ),
+        Route("/api/me", accounts.me, methods=["GET"], name="me"),
+        Route("/api/tokens", accounts.list_tokens, methods=["GET"], name="tokens"),
+        Route("/api/tokens", accounts.create_token, methods=["POST"], name="create_token"),
+        Route("/api/tokens/{token_id}", accounts.revoke_token, methods=["DELETE"], name="token"),
+        Route("/api/invites", accounts.list_invites, methods=["GET"], name="invites"),
+        Route("/api/invites", accounts.create_invite, methods=["POST"], name="create_invite"),
+        Route(
+            "/api/invites/{invite_id}", accounts.revoke_invite, methods=["DELETE"], name="invite"
+        ),
+        Route("/api/users", accounts.list_users, methods=["GET"], name="users"),
+        Route("/api/users/{username}", accounts.update_user, methods=["PATCH"], name="user"),
     ]
 
 

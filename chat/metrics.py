@@ -27,7 +27,13 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-REFUSAL_REASONS = ("origin", "too_many_connections", "server_full")
+REFUSAL_REASONS = (
+    "origin",
+    "invalid_token",
+    "sign_in_required",
+    "too_many_connections",
+    "server_full",
+)
 RATE_LIMITED_CHANNELS = ("socket", "http")
 # From the commit to the sockets is well under a millisecond when idle; seconds mean trouble.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -74,8 +80,9 @@ class Metrics:
         )
         refused = Counter(
             "chat_connections_refused",
-            "WebSocket handshakes refused, by reason: origin (403), too_many_connections "
-            "(429, per client address), server_full (503).",
+            "WebSocket handshakes refused, by reason: origin (403), invalid_token (401), "
+            "sign_in_required (guests may not read), too_many_connections (429, per client "
+            "address or account), server_full (503).",
             ["reason"],
             registry=live,
         )
@@ -97,7 +104,7 @@ class Metrics:
         )
         self._batch_size = Histogram(
             "chat_commit_batch_size",
-            "Drafts stored per group-commit transaction.",
+            "Queued drafts per group-commit transaction (new messages, resends, refusals).",
             buckets=BATCH_BUCKETS,
             registry=live,
         )

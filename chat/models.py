@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, String, Text, TypeDecorator
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -19,6 +31,11 @@ NAMING_CONVENTION = {
 
 MAX_CLIENT_ID_CHARS = 64
 MAX_AUTHOR_CHARS = 64
+MAX_USERNAME_CHARS = 32
+MAX_DISPLAY_NAME_CHARS = 64
+MAX_EMAIL_CHARS = 254
+MAX_TOKEN_NAME_CHARS = 64
+TOKEN_HASH_CHARS = 64  # hex SHA-256
 
 # SQLite only aliases the rowid for a column typed exactly INTEGER PRIMARY KEY.
 IdType = BigInteger().with_variant(Integer(), "sqlite")
@@ -47,10 +64,100 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+class User(Base):
+    """An account. Never deleted (disabled instead), so a username is never reused."""
+
+    __tablename__ = "users"
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    # Lower case a-z 0-9 _ . - only, so unique means unique case-insensitively.
+    username: Mapped[str] = mapped_column(String(MAX_USERNAME_CHARS), nullable=False, unique=True)
+    display_name: Mapped[str] = mapped_column(String(MAX_DISPLAY_NAME_CHARS), nullable=False)
+    # NFKC case-folded display name: look-alikes of a name collide with it (chat.auth.names).
+    display_key: Mapped[str] = mapped_column(String(255), nullable=False, unique=True)
+    email: Mapped[str | None] = mapped_column(String(MAX_EMAIL_CHARS), nullable=True)
+    # None for accounts that sign in only through single sign-on or a trusted proxy.
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    role: Mapped[str] = mapped_column(String(16), nullable=False, default="member")
+    disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class AuthSession(Base):
+    """A signed-in browser. The cookie holds a random token; only its hash is stored."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(TOKEN_HASH_CHARS), nullable=False, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class ApiToken(Base):
+    """A personal API token for a program. Shown once; only its hash is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    name: Mapped[str] = mapped_column(String(MAX_TOKEN_NAME_CHARS), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(TOKEN_HASH_CHARS), nullable=False, unique=True)
+    # The first characters of the token, to recognise it in a list (never enough to use it).
+    hint: Mapped[str] = mapped_column(String(32), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class Invite(Base):
+    """A registration code for CHAT_REGISTRATION=invite: N uses, until it expires."""
+
+    __tablename__ = "invites"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(TOKEN_HASH_CHARS), nullable=False, unique=True)
+    hint: Mapped[str] = mapped_column(String(32), nullable=False)
+    max_uses: Mapped[int] = mapped_column(Integer, nullable=False)
+    uses: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ExternalIdentity(Base):
+    """An account's identity at an OpenID provider: linked by (issuer, sub), never by email."""
+
+    __tablename__ = "external_identities"
+    __table_args__ = (UniqueConstraint("issuer", "subject"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    issuer: Mapped[str] = mapped_column(String(255), nullable=False)
+    subject: Mapped[str] = mapped_column(String(255), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
 class Message(Base):
     __tablename__ = "messages"
     # AUTOINCREMENT: ids are public cursors, so SQLite must never hand out an id again.
-    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012
+    __table_args__ = (
+        Index("ix_messages_user_id", "user_id"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     body: Mapped[str] = mapped_column(Text, nullable=False)
@@ -59,6 +166,10 @@ class Message(Base):
         String(MAX_CLIENT_ID_CHARS), nullable=True, unique=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    # The signed-in author; None for a guest (and for every message from before accounts).
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
 
     def __repr__(self) -> str:
         return f"Message(id={self.id!r}, author={self.author!r}, body={self.body[:40]!r})"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Protocol
 
 import jinja2
 from markupsafe import Markup, escape
@@ -82,6 +83,19 @@ def create_environment(templates_dir: Path) -> jinja2.Environment:
     return environment
 
 
+class HasPublicName(Protocol):
+    """A signed-in author as the fragment shows it (chat.auth.principal.Account)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def display_name(self) -> str: ...
+
+
 class MessageRenderer:
     """Renders the `message` macro of `templates/message.html`: the fragment that every client
     may insert as HTML."""
@@ -97,6 +111,7 @@ class MessageRenderer:
         author: str | None,
         created_at: str,
         client_id: str | None = None,
+        user: HasPublicName | None = None,
     ) -> Markup:
-        html: Markup = self._message(message_id, body, author, created_at, client_id)
+        html: Markup = self._message(message_id, body, author, created_at, client_id, user)
         return html

@@ -17,15 +17,23 @@ from sqlalchemy import ColumnElement, Row, Select, Table, exists, insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.models import Message
+from chat.auth.principal import Account
+from chat.models import Message, User
 
 _messages = cast(Table, Message.__table__)
+_users = cast(Table, User.__table__)
+# Messages with their author's account (if any): every read joins users by primary key.
+_WITH_AUTHOR = _messages.outerjoin(_users, _users.c.id == _messages.c.user_id)
 _COLUMNS = (
     _messages.c.id,
     _messages.c.body,
     _messages.c.author,
     _messages.c.client_id,
     _messages.c.created_at,
+    _messages.c.user_id,
+    _users.c.username,
+    _users.c.display_name,
+    _users.c.role,
 )
 
 
@@ -35,6 +43,7 @@ class NewMessage:
     author: str | None
     client_id: str | None
     created_at: datetime
+    user: Account | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +55,7 @@ class MessageRecord:
     author: str | None
     client_id: str | None
     created_at: datetime
+    user: Account | None = None  # the signed-in author; None for a guest
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +118,18 @@ class MessageRepository:
         if not wanted:
             return {}
         result = await self._session.execute(
-            select(*_COLUMNS).where(_messages.c.client_id.in_(wanted))
+            select(*_COLUMNS).select_from(_WITH_AUTHOR).where(_messages.c.client_id.in_(wanted))
         )
         records = (_record(row) for row in result)
         return {record.client_id: record for record in records if record.client_id is not None}
 
     async def newest(self, limit: int) -> Page:
-        statement = select(*_COLUMNS).order_by(_messages.c.id.desc()).limit(limit + 1)
+        statement = (
+            select(*_COLUMNS)
+            .select_from(_WITH_AUTHOR)
+            .order_by(_messages.c.id.desc())
+            .limit(limit + 1)
+        )
         rows = [_record(row) for row in await self._session.execute(statement)]
         return Page(messages=rows[:limit][::-1], has_older=len(rows) > limit, has_newer=False)
 
@@ -123,7 +138,11 @@ class MessageRepository:
         # page" is "anything at or above the cursor": one statement answers both questions.
         key = _messages.c.id
         newer = key >= cursor
-        statement = _with_flag(select(*_COLUMNS), newer).where(key < cursor).order_by(key.desc())
+        statement = (
+            _with_flag(select(*_COLUMNS).select_from(_WITH_AUTHOR), newer)
+            .where(key < cursor)
+            .order_by(key.desc())
+        )
         rows = (await self._session.execute(statement.limit(limit + 1))).all()
         page = [_record(row) for row in rows[:limit]][::-1]
         has_newer = bool(rows[0].flag) if rows else await self._exists(newer)
@@ -134,7 +153,11 @@ class MessageRepository:
         # integer the column holds.
         key = _messages.c.id
         older = key <= cursor
-        statement = _with_flag(select(*_COLUMNS), older).where(key > cursor).order_by(key)
+        statement = (
+            _with_flag(select(*_COLUMNS).select_from(_WITH_AUTHOR), older)
+            .where(key > cursor)
+            .order_by(key)
+        )
         rows = (await self._session.execute(statement.limit(limit + 1))).all()
         page = [_record(row) for row in rows[:limit]]
         has_older = bool(rows[0].flag) if rows else await self._exists(older)
@@ -151,6 +174,7 @@ def _values(drafts: Sequence[NewMessage]) -> list[dict[str, Any]]:
             "author": new.author,
             "client_id": new.client_id,
             "created_at": new.created_at,
+            "user_id": new.user.id if new.user is not None else None,
         }
         for new in drafts
     ]
@@ -176,6 +200,7 @@ def _new_record(new_id: int, new: NewMessage) -> MessageRecord:
         author=new.author,
         client_id=new.client_id,
         created_at=new.created_at,
+        user=new.user,
     )
 
 
@@ -191,4 +216,14 @@ def _record(row: Row[*tuple[Any, ...]]) -> MessageRecord:
         author=row.author,
         client_id=row.client_id,
         created_at=row.created_at,
+        user=(
+            Account(
+                id=row.user_id,
+                username=row.username,
+                display_name=row.display_name,
+                role=row.role,
+            )
+            if row.user_id is not None
+            else None
+        ),
     )

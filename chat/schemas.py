@@ -8,21 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from chat.auth.principal import Account
+from chat.errors import ClientError
 from chat.models import MAX_CLIENT_ID_CHARS
 from chat.settings import Settings
 
 # A cursor must fit the id column (a signed 64-bit integer on PostgreSQL).
 MAX_CURSOR = 2**63 - 1
-
-
-class ClientError(ValueError):
-    """A client mistake with a stable machine-readable code and a human-readable detail."""
-
-    def __init__(self, code: str, detail: str, *, client_id: str | None = None) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
-        self.client_id = client_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +41,15 @@ class Draft:
     body: str
     author: str | None = None
     client_id: str | None = None
+    # The signed-in author; None for a guest, whose `author` is a name they typed.
+    user: Account | None = None
+
+    def by(self, account: Account | None) -> Draft:
+        """The draft as posted by `account`: a signed-in author cannot choose a name per
+        message, so any `author` the client sent is dropped."""
+        if account is None:
+            return self
+        return Draft(body=self.body, author=None, client_id=self.client_id, user=account)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,7 @@ class StoredMessage:
     client_id: str | None
     created_at: str  # the wire format: ISO 8601 in UTC with microseconds and a Z
     html: str
+    user: Account | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +73,7 @@ class StoredMessage:
             "author": self.author,
             "created_at": self.created_at,
             "client_id": self.client_id,
+            "user": self.user.public() if self.user is not None else None,
         }
 
     def to_frame(self) -> str:

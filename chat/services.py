@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chat.broadcast.base import BroadcastBackend, Envelope
 from chat.db import SINGLE_READ_EXECUTION_OPTIONS
+from chat.errors import ClientError
 from chat.metrics import Metrics, NullMetrics
 from chat.rendering import MessageRenderer
 from chat.repository import MessageRecord, MessageRepository
@@ -37,7 +38,7 @@ class PostResult:
     created: bool
 
 
-PostCallback = Callable[[PostResult | StorageUnavailable], None]
+PostCallback = Callable[[PostResult | StorageUnavailable | ClientError], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,8 @@ class ChatService:
     async def post(self, draft: Draft) -> PostResult:
         """Store a message (or find the one stored under its client_id) and broadcast it.
 
-        Raises StorageUnavailable when the message could not be stored.
+        Raises StorageUnavailable when the message could not be stored, ClientError when it was
+        refused (a guest's name is an account's).
         """
         return self._post_result(await self._writer.submit(draft))
 
@@ -92,16 +94,18 @@ class ChatService:
         future = await self._writer.enqueue(draft)
         future.add_done_callback(lambda done: on_done(self._outcome(done)))
 
-    def _outcome(self, done: asyncio.Future[WriteResult]) -> PostResult | StorageUnavailable:
+    def _outcome(
+        self, done: asyncio.Future[WriteResult]
+    ) -> PostResult | StorageUnavailable | ClientError:
         if done.cancelled():
             return WriterClosed("the server is shutting down")
         error = done.exception()
         if error is None:
             return self._post_result(done.result())
-        if isinstance(error, StorageUnavailable):
+        if isinstance(error, StorageUnavailable | ClientError):
             return error
-        # The writer fails futures only with StorageUnavailable; anything else is a bug, but
-        # the sender must still hear that its message was not stored.
+        # The writer fails futures only with StorageUnavailable or ClientError; anything else is
+        # a bug, but the sender must still hear that its message was not stored.
         logger.error("unexpected outcome of a queued message", exc_info=error)
         return StorageUnavailable("unexpected error")
 
@@ -156,6 +160,7 @@ class ChatService:
             author=row.author,
             created_at=created_at,
             client_id=row.client_id,
+            user=row.user,
         )
         return StoredMessage(
             id=row.id,
@@ -164,6 +169,7 @@ class ChatService:
             client_id=row.client_id,
             created_at=created_at,
             html=str(html),
+            user=row.user,
         )
 
     async def latest_id(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -12,6 +13,8 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./chat.db"
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 LOG_FORMATS = ("text", "json")
+REGISTRATION_MODES = ("open", "invite", "closed")
+GUEST_ACCESS_MODES = ("post", "read", "none")
 # RFC 6750's b64token: what may follow "Bearer " in an Authorization header.
 BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
@@ -57,6 +60,19 @@ class Settings:
     post_rate_burst: int = 30
     max_connections: int = 10_000
     max_connections_per_address: int = 100
+    # Accounts (see README "Accounts and sign-in").
+    session_days: int = 30
+    registration: str = "open"
+    guest_access: str = "post"
+    # How often each node re-checks the credentials of its open sockets (the safety net behind
+    # the immediate, broadcast revocation, e.g. while the broker is down).
+    auth_recheck_seconds: float = 30.0
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = field(default=None, repr=False)
+    oidc_name: str = "single sign-on"
+    proxy_user_header: str | None = None
+    trusted_proxies: tuple[str, ...] = ()
     # GET /metrics (see README "Metrics"); scrapes must send this token when it is set.
     metrics: bool = False
     metrics_token: str | None = field(default=None, repr=False)
@@ -101,6 +117,16 @@ class Settings:
             max_connections_per_address=reader.integer(
                 "CHAT_MAX_CONNECTIONS_PER_ADDRESS", 100, low=1
             ),
+            session_days=reader.integer("CHAT_SESSION_DAYS", 30, low=1, high=3650),
+            registration=reader.choice("CHAT_REGISTRATION", "open", REGISTRATION_MODES),
+            guest_access=reader.choice("CHAT_GUEST_ACCESS", "post", GUEST_ACCESS_MODES),
+            auth_recheck_seconds=reader.number("CHAT_AUTH_RECHECK_SECONDS", 30.0, low=0.1),
+            oidc_issuer=reader.optional("CHAT_OIDC_ISSUER"),
+            oidc_client_id=reader.optional("CHAT_OIDC_CLIENT_ID"),
+            oidc_client_secret=reader.optional("CHAT_OIDC_CLIENT_SECRET"),
+            oidc_name=reader.text("CHAT_OIDC_NAME", "single sign-on"),
+            proxy_user_header=reader.optional("CHAT_PROXY_USER_HEADER"),
+            trusted_proxies=reader.networks("CHAT_TRUSTED_PROXIES"),
             metrics=reader.boolean("CHAT_METRICS", False),
             metrics_token=reader.optional("CHAT_METRICS_TOKEN"),
             prometheus_multiproc_dir=reader.optional("PROMETHEUS_MULTIPROC_DIR"),
@@ -131,6 +157,21 @@ class Settings:
                 "value not shown"
             )
 
+        oidc = (self.oidc_issuer, self.oidc_client_id, self.oidc_client_secret)
+        if any(oidc) and not all(oidc):
+            raise SettingsError(
+                "single sign-on needs all of CHAT_OIDC_ISSUER, CHAT_OIDC_CLIENT_ID and "
+                "CHAT_OIDC_CLIENT_SECRET"
+            )
+        if self.proxy_user_header and not self.trusted_proxies:
+            raise SettingsError(
+                "CHAT_PROXY_USER_HEADER needs CHAT_TRUSTED_PROXIES (the proxies' addresses)"
+            )
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return self.oidc_issuer is not None
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -147,7 +188,21 @@ class _Reader:
         return value or default
 
     def optional(self, name: str) -> str | None:
-        return self._env.get(name, "").strip() or None
+        value = self._env.get(name, "").strip()
+        return value or None
+
+    def networks(self, name: str) -> tuple[str, ...]:
+        """Comma-separated IP addresses or CIDR networks, validated."""
+        raw = self._env.get(name, "")
+        entries = tuple(item.strip() for item in raw.split(",") if item.strip())
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise SettingsError(
+                    f"{name} entries must be IP addresses or networks, got {entry!r}"
+                ) from None
+        return entries
 
     def integer(
         self, name: str, default: int, *, low: int | None = None, high: int | None = None

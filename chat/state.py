@@ -8,6 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import HTTPConnection
 from starlette.templating import Jinja2Templates
 
+from chat.auth.service import AccountService
+from chat.auth.throttle import SignInThrottle
 from chat.broadcast.base import BroadcastBackend
 from chat.broadcast.hub import Hub
 from chat.metrics import Metrics, NullMetrics
@@ -22,6 +24,8 @@ class AppState(TypedDict):
     backend: BroadcastBackend
     hub: Hub
     service: ChatService
+    accounts: AccountService
+    throttle: SignInThrottle
     templates: Jinja2Templates
     schema_head: str  # the Alembic revision this code needs; readiness compares the database's
     connections: ConnectionLimiter

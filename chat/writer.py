@@ -19,7 +19,10 @@ from typing import Protocol
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chat.auth.names import name_key
+from chat.auth.repository import AccountRepository
 from chat.db import WRITE_EXECUTION_OPTIONS
+from chat.errors import ClientError
 from chat.repository import MessageRecord, MessageRepository, NewMessage
 from chat.schemas import Draft
 
@@ -58,6 +61,8 @@ class _Pending:
 
 # Receives the new rows of a committed batch and time.monotonic() at the end of its COMMIT.
 StoredCallback = Callable[[Sequence[MessageRecord], float], Awaitable[None]]
+# Per queued draft: its stored record and whether this batch created it, or why it was refused.
+_Outcome = tuple[MessageRecord, bool] | ClientError
 
 
 class WriterMetrics(Protocol):
@@ -66,6 +71,13 @@ class WriterMetrics(Protocol):
     def batch_committed(self, *, drafts: int, stored: int, seconds: float) -> None:
         """One transaction committed `drafts` queued drafts, `stored` of them new rows, in
         `seconds` from BEGIN to the end of COMMIT."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Committed:
+    outcomes: list[_Outcome]
+    began: float  # time.monotonic() before BEGIN
+    at: float  # time.monotonic() when COMMIT returned
 
 
 class MessageWriter:
@@ -157,7 +169,7 @@ class MessageWriter:
 
     async def _store_and_publish(self, session: AsyncSession, batch: list[_Pending]) -> None:
         try:
-            results, committed_at = await self._store_with_retries(session, batch)
+            committed = await self._store_with_retries(session, batch)
         except (SQLAlchemyError, OSError) as error:
             logger.warning("could not store %d message(s): %s", len(batch), error)
             _fail(batch)
@@ -168,21 +180,28 @@ class MessageWriter:
             logger.exception("storing %d message(s) failed", len(batch))
             _fail(batch)
             return
-        created = [message for message, is_new in results if is_new]
+        results = committed.outcomes
+        created = [
+            outcome[0] for outcome in results if not isinstance(outcome, ClientError) and outcome[1]
+        ]
+        self._metrics.batch_committed(
+            drafts=len(batch), stored=len(created), seconds=committed.at - committed.began
+        )
         if created:
             try:
-                await self._on_stored(created, committed_at)
+                await self._on_stored(created, committed.at)
             except Exception:
                 # Stored but not fanned out: readers still get them through catch-up.
                 logger.exception("publishing %d stored message(s) failed", len(created))
-        for pending, (message, is_new) in zip(batch, results, strict=True):
-            if not pending.future.done():
-                pending.future.set_result(WriteResult(message=message, created=is_new))
+        for pending, outcome in zip(batch, results, strict=True):
+            if pending.future.done():
+                continue
+            if isinstance(outcome, ClientError):
+                pending.future.set_exception(outcome)
+            else:
+                pending.future.set_result(WriteResult(message=outcome[0], created=outcome[1]))
 
-    async def _store_with_retries(
-        self, session: AsyncSession, batch: list[_Pending]
-    ) -> tuple[list[tuple[MessageRecord, bool]], float]:
-        """Each draft's row and whether it is new, and time.monotonic() at the COMMIT's end."""
+    async def _store_with_retries(self, session: AsyncSession, batch: list[_Pending]) -> _Committed:
         for attempt in range(1, _STORE_ATTEMPTS + 1):
             started = time.monotonic()
             try:
@@ -197,26 +216,20 @@ class MessageWriter:
                 logger.info("database locked without waiting; retrying batch")
                 await asyncio.sleep(_LOCKED_RETRY_DELAY_SECONDS * attempt)
             else:
-                committed_at = time.monotonic()
-                self._metrics.batch_committed(
-                    drafts=len(batch),
-                    stored=sum(1 for _, created in results if created),
-                    seconds=committed_at - started,
-                )
-                return results, committed_at
+                return _Committed(results, began=started, at=time.monotonic())
         raise AssertionError("unreachable")
 
-    async def _store(
-        self, session: AsyncSession, batch: list[_Pending]
-    ) -> list[tuple[MessageRecord, bool]]:
-        plan = _plan_inserts(batch)
+    async def _store(self, session: AsyncSession, batch: list[_Pending]) -> list[_Outcome]:
         async with session.begin():
             # Options must be in place before the first statement, which is what BEGINs.
             await session.connection(execution_options=WRITE_EXECUTION_OPTIONS)
+            refused = await _guests_with_taken_names(session, batch)
+            plan = _plan_inserts([p for index, p in enumerate(batch) if index not in refused])
             stored = await MessageRepository(session).add_new(
                 _new_message(p) for p in plan.inserted
             )
-        return plan.resolve(stored)
+        accepted = iter(plan.resolve(stored))
+        return [refused.get(index) or next(accepted) for index in range(len(batch))]
 
 
 @dataclass(slots=True)
@@ -262,11 +275,39 @@ def _plan_inserts(batch: list[_Pending]) -> _InsertPlan:
     return plan
 
 
+async def _guests_with_taken_names(
+    session: AsyncSession, batch: list[_Pending]
+) -> dict[int, ClientError]:
+    """Guest drafts whose typed name is an account's username or display name (or looks like
+    one), by position in the batch. Checked in the storing transaction: one query per batch,
+    and none for a batch of signed-in or anonymous messages."""
+    keys = {
+        index: name_key(pending.draft.author)
+        for index, pending in enumerate(batch)
+        if pending.draft.user is None and pending.draft.author
+    }
+    if not keys:
+        return {}
+    taken = await AccountRepository(session).names_taken(keys.values())
+    return {
+        index: ClientError(
+            "name_taken",
+            f"{batch[index].draft.author!r} is the name of an account; pick another, or sign in",
+            status=409,
+            client_id=batch[index].draft.client_id,
+        )
+        for index, key in keys.items()
+        if key in taken
+    }
+
+
 def _new_message(pending: _Pending) -> NewMessage:
     draft = pending.draft
     return NewMessage(
         body=draft.body,
-        author=draft.author,
+        # A signed-in author's name is their account's, whatever the client sent.
+        author=draft.user.display_name if draft.user is not None else draft.author,
         client_id=draft.client_id,
         created_at=pending.created_at,
+        user=draft.user,
     )

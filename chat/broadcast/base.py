@@ -10,6 +10,11 @@ from typing import Protocol
 # Called on every node, from the event loop, with frames to deliver in order (one published
 # batch where the backend has it); never awaits a client.
 FrameHandler = Callable[[Sequence[str]], None]
+# Called on every node with a signal: a small control message (credentials revoked) that is
+# delivered at most once, live only (never replayed: nodes re-check on a timer instead).
+SignalHandler = Callable[[str], None]
+# On the broker a signal is one line starting with this (message lines start with their id).
+SIGNAL_MARK = "!"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +79,15 @@ class BroadcastBackend(ABC):
     """Carries stored messages from the node that committed them to every node's hub."""
 
     @abstractmethod
-    async def start(self, on_frame: FrameHandler, *, source: MessageSource | None = None) -> None:
-        """Begin handing every published frame to `on_frame`, once per message.
+    async def start(
+        self,
+        on_frame: FrameHandler,
+        *,
+        on_signal: SignalHandler | None = None,
+        source: MessageSource | None = None,
+    ) -> None:
+        """Begin handing every published frame to `on_frame`, once per message, and every
+        signal to `on_signal`.
 
         Backends that cross processes use `source` to replay what they missed while their
         broker was unreachable.
@@ -94,6 +106,11 @@ class BroadcastBackend(ABC):
         messages are stored, so the backend delivers them later (after a replay) instead.
         Raises only when the backend is not started.
         """
+
+    @abstractmethod
+    async def publish_signal(self, signal: str) -> None:
+        """Hand a one-line signal to this node's `on_signal` now and to the other nodes' as
+        soon as the broker takes it; best effort (never raises for a broker that is down)."""
 
     @property
     @abstractmethod

@@ -33,10 +33,12 @@ class Subscriber:
         "direct",
         "evicted",
         "flush",
+        "identity",
+        "on_close_request",
         "on_evicted",
     )
 
-    def __init__(self, queue_size: int, metrics: BroadcastMetrics) -> None:
+    def __init__(self, queue_size: int, metrics: BroadcastMetrics, identity: object = None) -> None:
         self._frames: deque[SharedFrame] = deque()
         self._limit = queue_size
         self._metrics = metrics
@@ -50,6 +52,10 @@ class Subscriber:
         self.direct: Callable[[SharedFrame], bool] | None = None
         self.flush: Callable[[], None] | None = None
         self._busy = False  # the sender holds a frame it has not finished sending
+        # Who the connection speaks for (opaque here): what `Hub.close_matching` tests.
+        self.identity = identity
+        # Asks the connection to close with a code and reason (its credentials were revoked).
+        self.on_close_request: Callable[[int, str], None] | None = None
 
     def offer(self, frame: SharedFrame | str) -> bool:
         """Queue a frame (written at once if the connection can take it now); on a full queue
@@ -124,10 +130,23 @@ class Hub:
         self._metrics = metrics if metrics is not None else Unmeasured()
         self._subscribers: set[Subscriber] = set()
 
-    def subscribe(self) -> Subscriber:
-        subscriber = Subscriber(self._queue_size, self._metrics)
+    def subscribe(self, identity: object = None) -> Subscriber:
+        subscriber = Subscriber(self._queue_size, self._metrics, identity)
         self._subscribers.add(subscriber)
         return subscriber
+
+    def identities(self) -> list[object]:
+        return [subscriber.identity for subscriber in self._subscribers]
+
+    def close_matching(self, matches: Callable[[object], bool], code: int, reason: str) -> int:
+        """Stop delivering to every connection whose identity matches, at once, and ask each
+        to close; how many there were."""
+        matched = [sub for sub in self._subscribers if matches(sub.identity)]
+        for subscriber in matched:
+            self._subscribers.discard(subscriber)
+            if subscriber.on_close_request is not None:
+                subscriber.on_close_request(code, reason)
+        return len(matched)
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         self._subscribers.discard(subscriber)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import asyncpg  # type: ignore[import-untyped]
 
-from chat.broadcast.base import Envelope
+from chat.broadcast.base import SIGNAL_MARK, Envelope
 from chat.broadcast.relay import (
     DEFAULT_LIVENESS,
     BrokerUnavailable,
@@ -124,6 +124,19 @@ class PostgresTransport(Transport):
                 publisher.terminate()
             raise BrokerUnavailable(f"NOTIFY failed: {describe(error)}") from error
 
+    async def publish_line(self, line: str) -> None:
+        if len(line.encode()) > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"a signal of {len(line.encode())} bytes does not fit a NOTIFY")
+        try:
+            if self._publisher is None or self._publisher.is_closed():
+                self._publisher = await self._connect("publisher")
+            await self._publisher.execute("SELECT pg_notify($1, $2)", self._channel, line)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+            publisher, self._publisher = self._publisher, None
+            if publisher is not None:
+                publisher.terminate()
+            raise BrokerUnavailable(f"NOTIFY failed: {describe(error)}") from error
+
     async def close(self) -> None:
         listener, self._listener = self._listener, None
         if listener is not None:
@@ -158,6 +171,9 @@ def _payloads(envelopes: Sequence[Envelope]) -> list[str]:
 def _decode(payload: str) -> list[Received]:
     received = []
     for line in payload.split("\n"):
+        if line.startswith(SIGNAL_MARK):
+            received.append(Received(0, None, signal=line[len(SIGNAL_MARK) :]))
+            continue
         raw_id, separator, frame = line.partition(" ")
         if not raw_id.isdigit():
             logger.warning("ignoring a malformed notification line: %r", line[:80])

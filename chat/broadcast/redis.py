@@ -23,7 +23,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from chat.broadcast.base import Envelope
+from chat.broadcast.base import SIGNAL_MARK, Envelope
 from chat.broadcast.relay import (
     DEFAULT_LIVENESS,
     BrokerUnavailable,
@@ -111,6 +111,14 @@ class RedisTransport(Transport):
         except (RedisError, OSError) as error:
             raise BrokerUnavailable(f"publish failed: {describe(error)}") from error
 
+    async def publish_line(self, line: str) -> None:
+        if self._publisher is None:
+            self._publisher = self._client("publisher")
+        try:
+            await self._publisher.publish(self._channel, line)
+        except (RedisError, OSError) as error:
+            raise BrokerUnavailable(f"publish failed: {describe(error)}") from error
+
     async def close(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
         subscriber, self._subscriber = self._subscriber, None
@@ -131,6 +139,9 @@ class RedisTransport(Transport):
 def _decode(payload: str) -> list[Received]:
     received = []
     for line in payload.split("\n"):
+        if line.startswith(SIGNAL_MARK):
+            received.append(Received(0, None, signal=line[len(SIGNAL_MARK) :]))
+            continue
         raw_id, _, frame = line.partition(" ")
         if not raw_id.isdigit() or not frame:
             logger.warning("ignoring a malformed line on the channel: %r", line[:80])

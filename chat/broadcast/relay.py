@@ -35,11 +35,13 @@ from dataclasses import dataclass
 from sqlalchemy.exc import SQLAlchemyError
 
 from chat.broadcast.base import (
+    SIGNAL_MARK,
     BroadcastBackend,
     BroadcastMetrics,
     Envelope,
     FrameHandler,
     MessageSource,
+    SignalHandler,
     Unmeasured,
 )
 
@@ -52,10 +54,14 @@ class BrokerUnavailable(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Received:
-    """A message announced by the broker; `frame` is None when only the id fit the payload."""
+    """A message announced by the broker; `frame` is None when only the id fit the payload.
+
+    A signal (chat.broadcast.base.SIGNAL_MARK lines) comes as id 0 with the signal in `signal`.
+    """
 
     id: int
     frame: str | None
+    signal: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +95,10 @@ class Transport(ABC):
     @abstractmethod
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
         """Send envelopes in order. Raises BrokerUnavailable."""
+
+    @abstractmethod
+    async def publish_line(self, line: str) -> None:
+        """Send one raw line (a signal). Raises BrokerUnavailable."""
 
     @abstractmethod
     async def close(self) -> None:
@@ -129,6 +139,7 @@ class Relay(BroadcastBackend):
         self._timing = timing or RelayTiming()
         self._metrics = metrics if metrics is not None else Unmeasured()
         self._on_frame: FrameHandler | None = None
+        self._on_signal: SignalHandler | None = None
         self._source: MessageSource | None = None
         # id -> monotonic time it was handed to the hub; insertion order is time order.
         self._relayed: dict[int, float] = {}
@@ -142,10 +153,17 @@ class Relay(BroadcastBackend):
         self._tasks: list[asyncio.Task[None]] = []
         self.replayed = 0  # messages delivered by replays, for logs and tests
 
-    async def start(self, on_frame: FrameHandler, *, source: MessageSource | None = None) -> None:
+    async def start(
+        self,
+        on_frame: FrameHandler,
+        *,
+        on_signal: SignalHandler | None = None,
+        source: MessageSource | None = None,
+    ) -> None:
         if source is None:
             raise ValueError(f"the {self._transport.name} relay needs a message source to replay")
         self._on_frame = on_frame
+        self._on_signal = on_signal
         self._source = source
         self._floor = await source.latest_id()
         self._healthy_at = time.monotonic()
@@ -185,6 +203,7 @@ class Relay(BroadcastBackend):
         self._connected.clear()
         self._metrics.broker_up(False)
         self._on_frame = None
+        self._on_signal = None
 
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
         if self._on_frame is None:
@@ -205,6 +224,22 @@ class Relay(BroadcastBackend):
                 overflow,
             )
         self._outbox_filled.set()
+
+    async def publish_signal(self, signal: str) -> None:
+        if self._on_signal is not None:
+            self._on_signal(signal)  # this node at once; the echo from the broker is harmless
+        if "\n" in signal:
+            raise ValueError("a signal is one line")
+        try:
+            async with asyncio.timeout(self._timing.publish_timeout):
+                await self._transport.publish_line(SIGNAL_MARK + signal)
+        except (BrokerUnavailable, OSError, TimeoutError) as error:
+            # Other nodes find out at their next credential re-check instead.
+            logger.warning(
+                "could not publish a signal to %s (%s); other nodes act on their next re-check",
+                self._transport.name,
+                describe(error),
+            )
 
     @property
     def ready(self) -> bool:
@@ -250,6 +285,10 @@ class Relay(BroadcastBackend):
     async def _accept(self, batch: Sequence[Received]) -> None:
         envelopes = []
         for item in batch:
+            if item.signal is not None:
+                if self._on_signal is not None:
+                    self._on_signal(item.signal)
+                continue
             if item.id in self._relayed:
                 continue
             frame = item.frame

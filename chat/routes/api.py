@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 
 from sqlalchemy import text
@@ -11,15 +10,17 @@ from starlette.endpoints import HTTPEndpoint
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from chat.auth.access import rate_limit_key, require_poster, require_reader
+from chat.auth.principal import account_of, principal_of
+from chat.errors import ClientError
 from chat.openapi import OPENAPI_DOCUMENT
-from chat.routes.responses import (
-    BodyTooLarge,
+from chat.responses import (
     client_address,
     error_response,
     rate_limited_response,
-    read_bounded_body,
+    read_json,
 )
-from chat.schemas import ClientError, Limits, parse_draft, parse_history_query
+from chat.schemas import Limits, parse_draft, parse_history_query
 from chat.services import HistoryPage
 from chat.state import app_state
 from chat.writer import StorageUnavailable
@@ -47,6 +48,7 @@ async def list_messages(request: Request) -> Response:
     for name, value in request.query_params.multi_items():
         params.setdefault(name, []).append(value)
     try:
+        require_reader(principal_of(request), settings)
         query = parse_history_query(
             params,
             default_limit=settings.history_page_default,
@@ -62,31 +64,19 @@ async def list_messages(request: Request) -> Response:
 async def create_message(request: Request) -> Response:
     state = app_state(request)
     settings = state["settings"]
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/json":
-        error = ClientError("unsupported_media_type", "send the message as application/json")
-        return error_response(error, 415)
-    retry_after = state["post_limiter"].take(client_address(request))
-    if retry_after > 0:
-        state["metrics"].rate_limited("http")
-        return rate_limited_response(retry_after)
+    principal = principal_of(request)
     try:
-        raw = await read_bounded_body(request)
-        try:
-            payload = json.loads(raw)
-        except ValueError:
-            raise ClientError("invalid_json", "the request body is not valid JSON") from None
-        draft = parse_draft(
-            payload,
-            Limits.from_settings(settings),
-        )
-    except BodyTooLarge as error:
-        return error_response(error, 413)
+        require_poster(principal, settings)
+        payload = await read_json(request)
+        retry_after = state["post_limiter"].take(rate_limit_key(principal, client_address(request)))
+        if retry_after > 0:
+            state["metrics"].rate_limited("http")
+            return rate_limited_response(retry_after)
+        draft = parse_draft(payload, Limits.from_settings(settings)).by(account_of(request))
+        result = await state["service"].post(draft)
     except ClientError as error:
         _log_client_error(request, error)
         return error_response(error)
-    try:
-        result = await state["service"].post(draft)
     except StorageUnavailable as error:
         unavailable = ClientError("storage_unavailable", f"the message was not stored: {error}")
         response = error_response(unavailable, 503)

@@ -15,14 +15,17 @@ import logging
 from dataclasses import dataclass
 from functools import partial
 
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 
+from chat.auth.access import can_post, can_read, rate_limit_key, sign_in_required
+from chat.auth.principal import GUEST, Principal, SignedIn, principal_of
 from chat.broadcast.hub import Subscriber
+from chat.errors import ClientError
 from chat.metrics import Metrics, NullMetrics
 from chat.ratelimit import Rate, TokenBucket
+from chat.responses import error_response
 from chat.schemas import (
-    ClientError,
     Draft,
     Limits,
     client_id_of,
@@ -60,6 +63,8 @@ class _Connection:
     bucket: TokenBucket
     max_strikes: int
     unconfirmed: asyncio.Semaphore  # slots for messages queued for storage, not yet stored
+    settings: Settings
+    principal: Principal = GUEST
     strikes: int = 0  # consecutive frames refused by the rate limit
     close_code: int | None = None
     close_reason: str = ""
@@ -90,25 +95,56 @@ async def chat_socket(websocket: WebSocket) -> None:
         metrics.connection_refused("origin")
         await websocket.close(code=CLOSE_POLICY_VIOLATION)  # before accept: HTTP 403
         return
+    principal = principal_of(websocket)
+    denial = _denial(websocket, principal, settings)
+    if denial is not None:
+        code, response = denial
+        metrics.connection_refused(code)
+        await websocket.send_denial_response(response)
+        return
     address = websocket.client.host if websocket.client else "-"
+    key = rate_limit_key(principal, address)
     connections = state["connections"]
-    refused = connections.try_acquire(address)
+    refused = connections.try_acquire(key)
     if refused is not None:
         metrics.connection_refused(await _deny_too_many(websocket, refused))
         return
     hub = state["hub"]
-    subscriber = hub.subscribe()
+    subscriber = hub.subscribe(identity=principal)
     accepted = False
     try:
         await websocket.accept()
         accepted = True
         metrics.socket_opened()
-        await _serve(_open_connection(websocket, subscriber, state["service"], metrics, settings))
+        connection = _open_connection(websocket, subscriber, state["service"], metrics, settings)
+        connection.principal = principal
+        await _serve(connection)
     finally:
         if accepted:
             metrics.socket_closed()
         hub.unsubscribe(subscriber)
-        connections.release(address)
+        connections.release(key)
+
+
+def _denial(
+    websocket: WebSocket, principal: Principal, settings: Settings
+) -> tuple[str, Response] | None:
+    """Why a handshake may not open a socket and the HTTP answer it gets, or None."""
+    refused = websocket.scope.get("auth_refused")
+    if isinstance(refused, Response):
+        code = "invalid_token"
+    elif not can_read(principal, settings):
+        code = "sign_in_required"
+        refused = error_response(sign_in_required("read"))
+    else:
+        return None
+    logger.warning(
+        "refused WebSocket from %s: %s",
+        _client(websocket),
+        code,
+        extra={"client": _client(websocket), "code": code},
+    )
+    return code, refused
 
 
 def _open_connection(
@@ -123,6 +159,7 @@ def _open_connection(
         subscriber=subscriber,
         service=service,
         metrics=metrics,
+        settings=settings,
         limits=Limits.from_settings(settings),
         bucket=TokenBucket(
             Rate(per_second=settings.socket_rate_per_second, burst=settings.socket_rate_burst)
@@ -163,7 +200,11 @@ async def _serve(connection: _Connection) -> None:
     def on_evicted() -> None:
         evictions.append(asyncio.create_task(_evict(connection, sender)))
 
+    def on_close_request(code: int, reason: str) -> None:
+        evictions.append(asyncio.create_task(_end(connection, sender, code, reason)))
+
     connection.subscriber.on_evicted = on_evicted
+    connection.subscriber.on_close_request = on_close_request
     extensions = connection.websocket.scope.get("extensions") or {}
     shared_send = extensions.get(SHARED_SEND_EXTENSION)
     if shared_send is not None:
@@ -173,6 +214,7 @@ async def _serve(connection: _Connection) -> None:
         await _receive_loop(connection)
     finally:
         connection.subscriber.on_evicted = None
+        connection.subscriber.on_close_request = None
         connection.subscriber.direct = None
         connection.subscriber.flush = None
         sender.cancel()
@@ -187,17 +229,22 @@ async def _serve(connection: _Connection) -> None:
 
 async def _evict(connection: _Connection, sender: asyncio.Task[None]) -> None:
     """Close a reader that fell `send_queue_size` frames behind; its page catches up later."""
-    sender.cancel()  # it may be waiting forever for the reader's buffer to drain
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await sender
     logger.warning(
         "closing slow consumer %s: send queue full",
         connection.client,
         extra={"client": connection.client, "code": "slow_consumer"},
     )
+    await _end(connection, sender, CLOSE_SLOW_CONSUMER, "slow consumer: send queue full")
+
+
+async def _end(connection: _Connection, sender: asyncio.Task[None], code: int, reason: str) -> None:
+    """Close the connection from the server's side, sending nothing more it had queued."""
+    sender.cancel()  # it may be waiting forever for the reader's buffer to drain
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await sender
     # The close reaches the peer past its full buffers (chat.transport), and the server then
     # hands our receive loop a disconnect, which ends the connection.
-    await _close(connection.websocket, CLOSE_SLOW_CONSUMER, "slow consumer: send queue full")
+    await _close(connection.websocket, code, reason)
 
 
 async def _receive_loop(connection: _Connection) -> None:
@@ -257,6 +304,13 @@ async def _handle_frame(connection: _Connection, text: str | None) -> None:
         if text is None:
             raise ClientError("binary_frame", "send messages as JSON text frames")
         draft = parse_socket_frame(text, connection.limits)
+        if not can_post(connection.principal, connection.settings):
+            error = sign_in_required("post")
+            error.client_id = draft.client_id
+            raise error
+        draft = draft.by(
+            connection.principal.account if isinstance(connection.principal, SignedIn) else None
+        )
     except ClientError as error:
         logger.warning(
             "client error from %s: %s",
@@ -274,12 +328,14 @@ async def _handle_frame(connection: _Connection, text: str | None) -> None:
 
 
 def _on_stored(
-    connection: _Connection, draft: Draft, outcome: PostResult | StorageUnavailable
+    connection: _Connection, draft: Draft, outcome: PostResult | StorageUnavailable | ClientError
 ) -> None:
     """The sender's answer once its message is committed: the broadcast already carried the
     echo; only a refusal or a resend of a stored message is answered here."""
     connection.unconfirmed.release()
-    if isinstance(outcome, StorageUnavailable):
+    if isinstance(outcome, ClientError):  # refused: a guest took an account's name
+        connection.subscriber.offer(error_frame(outcome))
+    elif isinstance(outcome, StorageUnavailable):
         unavailable = ClientError(
             "storage_unavailable",
             f"the message was not stored: {outcome}",

@@ -9,8 +9,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from chat.routes.responses import error_response
-from chat.schemas import ClientError
+from chat.errors import ClientError
+from chat.responses import error_response
 from chat.security import bearer_token_matches
 from chat.state import app_state
 
@@ -22,8 +22,10 @@ async def metrics(request: Request) -> Response:
         return PlainTextResponse("Not Found", status_code=404)
     token = settings.metrics_token
     if token is not None and not bearer_token_matches(request.headers.get("authorization"), token):
-        error = ClientError("unauthorized", "send Authorization: Bearer <CHAT_METRICS_TOKEN>")
-        response = error_response(error, 401)
+        error = ClientError(
+            "unauthorized", "send Authorization: Bearer <CHAT_METRICS_TOKEN>", status=401
+        )
+        response = error_response(error)
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
     recorder = state["metrics"]

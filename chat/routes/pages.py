@@ -10,8 +10,9 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from chat.routes.responses import BodyTooLarge, client_address, read_bounded_body
-from chat.schemas import ClientError, HistoryQuery, Limits, parse_draft
+from chat.errors import ClientError
+from chat.responses import BodyTooLarge, client_address, read_bounded_body
+from chat.schemas import HistoryQuery, Limits, parse_draft
 from chat.security import csrf_token_matches, new_csrf_token, safe_next_path
 from chat.state import app_state
 from chat.writer import StorageUnavailable

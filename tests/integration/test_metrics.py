@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
-from websockets.sync.client import ClientConnection
+from websockets.sync.client import ClientConnection, connect
 
 from tests.conftest import ServerFactory
 from tests.support.live import LiveServer
@@ -196,6 +196,25 @@ def assert_requests_counted(before: Scrape, during: Scrape) -> None:
     assert routes == {"/api/messages", "/static", "unmatched", "/metrics"}
     every = during.total("chat_http_requests_total") - before.total("chat_http_requests_total")
     assert every == 2 + 1 + 1 + 1 + 1 + 1 + 1
+
+
+def test_handshakes_refused_for_credentials_are_counted(make_server: ServerFactory) -> None:
+    server = make_server(metrics=True, guest_access="none")
+    with pytest.raises(InvalidStatus) as refused:
+        open_socket(server.ws_url)  # a guest, where guests may not read
+    assert refused.value.response.status_code == 401
+    with pytest.raises(InvalidStatus) as refused:
+        connect(
+            server.ws_url,
+            additional_headers={"Authorization": "Bearer no-such-token"},
+            open_timeout=5,
+        )
+    assert refused.value.response.status_code == 401
+    counted = scrape(server.url)
+    assert counted.value("chat_connections_refused_total", reason="sign_in_required") == 1
+    assert counted.value("chat_connections_refused_total", reason="invalid_token") == 1
+    assert counted.value("chat_connections_refused_total", reason="origin") == 0
+    assert counted.value("chat_open_sockets") == 0
 
 
 def test_a_slow_consumer_eviction_and_a_full_server_are_counted(

@@ -25,7 +25,15 @@ def test_upgrade_and_downgrade_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "chat.db"
     url = sqlite_url(path)
     upgrade(url)
-    assert tables(path) == {"alembic_version", "messages"}
+    assert tables(path) == {
+        "alembic_version",
+        "messages",
+        "users",
+        "sessions",
+        "api_tokens",
+        "invites",
+        "external_identities",
+    }
     downgrade(url, "base")
     assert tables(path) == {"alembic_version"}
     upgrade(url)

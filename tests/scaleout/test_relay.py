@@ -79,6 +79,12 @@ class BrokerTransport(Transport):
         for queue in self.broker.subscribers:
             queue.put_nowait([Received(e.id, e.frame) for e in envelopes])
 
+    async def publish_line(self, line: str) -> None:
+        if not self.broker.up:
+            raise BrokerUnavailable("down")
+        for queue in self.broker.subscribers:
+            queue.put_nowait([Received(0, None, signal=line.removeprefix("!"))])
+
     async def close(self) -> None:
         if self.queue in self.broker.subscribers:
             self.broker.subscribers.remove(self.queue)
@@ -90,9 +96,12 @@ class Node:
         self.relay = Relay(BrokerTransport(broker), FAST)
         self.database = database
         self.frames: list[str] = []
+        self.signals: list[str] = []
 
     async def start(self) -> None:
-        await self.relay.start(self.frames.extend, source=self.database)
+        await self.relay.start(
+            self.frames.extend, on_signal=self.signals.append, source=self.database
+        )
 
     async def post(self, message_id: int) -> None:
         await self.relay.publish([self.database.commit(message_id)])
@@ -173,6 +182,31 @@ async def test_a_relay_starts_without_its_broker_and_joins_when_it_appears() -> 
         await node.relay.stop()
     with pytest.raises(RuntimeError):
         await node.post(1)
+
+
+async def test_signals_reach_every_node_live_and_are_never_replayed() -> None:
+    broker, database = Broker(), Database()
+    a, b = Node(broker, database), Node(broker, database)
+    await a.start()
+    await b.start()
+    try:
+        await a.relay.publish_signal('{"kind": "revoked", "user_id": 7}')
+        assert a.signals == ['{"kind": "revoked", "user_id": 7}']  # this node at once
+        await until(lambda: b.signals == ['{"kind": "revoked", "user_id": 7}'])
+        assert b.ids() == []  # a signal is not a message
+
+        broker.cut()
+        await until(lambda: not a.relay.ready)
+        await a.relay.publish_signal("while down")  # does not raise: best effort
+        assert a.signals[-1] == "while down"
+        broker.up = True
+        await until(lambda: b.relay.ready and a.relay.ready)
+        await a.post(1)
+        await until(lambda: b.ids() == [1])
+        assert "while down" not in b.signals  # re-checks cover it, replays do not
+    finally:
+        await a.relay.stop()
+        await b.relay.stop()
 
 
 async def test_the_relay_reports_broker_state_reconnects_and_replays() -> None:

@@ -8,8 +8,9 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chat.errors import ClientError
 from chat.rendering import linkify
-from chat.schemas import ClientError, Limits, parse_history_query, parse_socket_frame
+from chat.schemas import Limits, parse_history_query, parse_socket_frame
 from tests.support.html_check import assert_only_safe_links
 
 LIMITS = Limits(max_message_chars=200, max_author_chars=64, max_frame_bytes=4096)

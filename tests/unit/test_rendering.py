@@ -4,6 +4,7 @@ import time
 
 import pytest
 
+from chat.auth.principal import Account
 from chat.rendering import MessageRenderer, create_environment, linkify
 from chat.resources import templates_dir
 from tests.support.html_check import assert_only_safe_links, inspect_html
@@ -64,9 +65,10 @@ def test_message_fragment_escapes_body_and_author(payload: str) -> None:
     )
     inspection = inspect_html(html)
     tags = [tag for tag, _ in inspection.tags]
-    assert tags[:4] == ["div", "div", "span", "time"]
-    assert tags[4] == "div"
-    assert all(tag == "a" for tag in tags[5:])
+    assert tags[:5] == ["div", "div", "span", "span", "time"]  # the guest's name, marked
+    assert inspection.tags[3][1] == {"class": "guest-tag"}
+    assert tags[5] == "div"
+    assert all(tag == "a" for tag in tags[6:])
     assert inspection.tags[0][1] == {
         "class": "message",
         "id": "m7",
@@ -75,6 +77,33 @@ def test_message_fragment_escapes_body_and_author(payload: str) -> None:
     }
     assert payload in inspection.visible_text
     assert inspection.visible_text.count(payload) == 2  # author and body, verbatim
+
+
+@pytest.mark.parametrize("payload", XSS_PAYLOADS)
+def test_a_signed_in_authors_names_are_escaped_and_not_marked_guest(payload: str) -> None:
+    renderer = MessageRenderer(create_environment(templates_dir()))
+    user = Account(id=3, username="ada", display_name=payload, role="member")
+    html = str(
+        renderer.render(
+            message_id=8,
+            body="hello",
+            author="typed by the client, ignored",
+            created_at="2026-01-02T03:04:05.000000Z",
+            user=user,
+        )
+    )
+    inspection = inspect_html(html)
+    tags = [tag for tag, _ in inspection.tags]
+    assert tags == ["div", "div", "span", "time", "div"]
+    assert inspection.tags[0][1] == {
+        "class": "message",
+        "id": "m8",
+        "data-id": "8",
+        "data-user-id": "3",
+    }
+    assert inspection.tags[2][1] == {"class": "author", "title": "@ada"}
+    assert payload in inspection.visible_text
+    assert "ignored" not in inspection.visible_text
 
 
 @pytest.mark.parametrize(

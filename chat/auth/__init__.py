@@ -1,0 +1,1 @@
+"""Accounts and authentication: who is speaking, decided in one layer for HTTP and sockets."""

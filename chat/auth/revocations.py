@@ -1,0 +1,129 @@
+"""Revoked credentials close the sockets they opened, on every node, at once.
+
+When a session ends, a token is revoked or an account is disabled, the node that did it
+publishes a signal through the fan-out backend; every node (itself included) asks the matching
+sockets to close with 4401. Signals are live only, so each node also re-checks the credentials
+of its open sockets every `recheck_seconds` (one query per node, not per socket): a revocation
+published while the broker was down, or an expiry, takes effect within that bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from chat.auth.principal import Principal, Revocation, SignedIn
+from chat.broadcast.base import BroadcastBackend
+from chat.broadcast.hub import Hub
+
+logger = logging.getLogger(__name__)
+
+CLOSE_REVOKED = 4401
+CLOSE_REASON = "signed out: the session or token is no longer valid"
+_SIGNAL_KIND = "revoked"
+
+StillValid = Callable[..., Awaitable[tuple[set[int], set[int], set[int]]]]
+
+
+class Revocations:
+    def __init__(self, *, hub: Hub, backend: BroadcastBackend, recheck_seconds: float) -> None:
+        self._hub = hub
+        self._backend = backend
+        self._recheck_seconds = recheck_seconds
+        self._task: asyncio.Task[None] | None = None
+
+    async def publish(self, revocation: Revocation) -> None:
+        """Close the revoked credentials' sockets here now, and on the other nodes."""
+        await self._backend.publish_signal(
+            json.dumps({"kind": _SIGNAL_KIND, **revocation.to_dict()}, separators=(",", ":"))
+        )
+
+    def on_signal(self, signal: str) -> None:
+        try:
+            payload = json.loads(signal)
+            if payload.get("kind") != _SIGNAL_KIND:
+                return
+            revocation = Revocation.from_dict(payload)
+        except (ValueError, TypeError, KeyError, AttributeError):
+            logger.warning("ignoring a malformed signal: %r", signal[:120])
+            return
+        closed = self._close(revocation.covers)
+        if closed:
+            logger.info(
+                "closed %d socket(s) of user %d: credentials revoked",
+                closed,
+                revocation.user_id,
+                extra={"user": revocation.user_id, "code": "revoked"},
+            )
+
+    def start(self, still_valid: StillValid) -> None:
+        self._task = asyncio.create_task(self._recheck_forever(still_valid), name="auth-recheck")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def recheck(self, still_valid: StillValid) -> int:
+        """Close the sockets whose credentials are no longer valid; how many were asked to."""
+        principals = [
+            identity for identity in self._hub.identities() if isinstance(identity, SignedIn)
+        ]
+        if not principals:
+            return 0
+        sessions, tokens, users = _credential_ids(principals)
+        live_sessions, live_tokens, live_users = await still_valid(
+            session_ids=sessions, token_ids=tokens, user_ids=users
+        )
+
+        def revoked(identity: object) -> bool:
+            if not isinstance(identity, SignedIn):
+                return False
+            credential = identity.credential
+            if credential.kind == "session":
+                return credential.id not in live_sessions
+            if credential.kind == "token":
+                return credential.id not in live_tokens
+            return identity.account.id not in live_users
+
+        return self._close(revoked)
+
+    async def _recheck_forever(self, still_valid: StillValid) -> None:
+        while True:
+            await asyncio.sleep(self._recheck_seconds)
+            try:
+                closed = await self.recheck(still_valid)
+            except Exception:  # the database may be away for a while; try again next time
+                logger.warning("re-checking socket credentials failed", exc_info=True)
+                continue
+            if closed:
+                logger.info("re-check closed %d socket(s) with revoked credentials", closed)
+
+    def _close(self, matches: Callable[[Principal], bool]) -> int:
+        return self._hub.close_matching(
+            lambda identity: isinstance(identity, SignedIn) and matches(identity),
+            CLOSE_REVOKED,
+            CLOSE_REASON,
+        )
+
+
+def _credential_ids(
+    principals: Sequence[SignedIn],
+) -> tuple[list[int], list[int], list[int]]:
+    sessions: set[int] = set()
+    tokens: set[int] = set()
+    users: set[int] = set()
+    for principal in principals:
+        credential = principal.credential
+        if credential.kind == "session" and credential.id is not None:
+            sessions.add(credential.id)
+        elif credential.kind == "token" and credential.id is not None:
+            tokens.add(credential.id)
+        else:
+            users.add(principal.account.id)
+    return sorted(sessions), sorted(tokens), sorted(users)

@@ -1,0 +1,24 @@
+"""The one client error type and its one JSON shape: `{"error": <code>, "detail": <text>}`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ClientError(ValueError):
+    """A client mistake with a stable machine-readable code and a human-readable detail.
+
+    `status` is the HTTP status an API answers it with; a socket sends it as an error frame.
+    """
+
+    def __init__(
+        self, code: str, detail: str, *, status: int = 400, client_id: str | None = None
+    ) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+        self.status = status
+        self.client_id = client_id
+
+    def to_json(self) -> dict[str, Any]:
+        return {"error": self.code, "detail": self.detail}
