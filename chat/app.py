@@ -6,6 +6,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -16,11 +17,14 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from chat.auth import routes as accounts
+from chat.auth import sso_routes
 from chat.auth.csrf import CrossSiteRequestGuard
 from chat.auth.middleware import AuthenticationMiddleware
+from chat.auth.oidc import OidcClient
 from chat.auth.passwords import PasswordHashing
 from chat.auth.revocations import Revocations
 from chat.auth.service import AccountService
+from chat.auth.sso import SingleSignOn
 from chat.auth.throttle import SignInThrottle
 from chat.broadcast.factory import create_backend
 from chat.broadcast.hub import Hub
@@ -92,6 +96,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             registration=settings.registration,
             on_revoked=revocations.publish,
         )
+        sso = _single_sign_on(settings, sessionmaker, accounts)
         await backend.start(hub.deliver, on_signal=revocations.on_signal, source=service)
         service.start()
         revocations.start(accounts.still_valid)
@@ -109,6 +114,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 hub=hub,
                 service=service,
                 accounts=accounts,
+                sso=sso,
                 throttle=SignInThrottle(),
                 templates=templates,
                 schema_head=schema.head,
@@ -123,6 +129,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             )
         finally:
             await revocations.stop()
+            if sso is not None:
+                await sso.aclose()
             await service.stop()
             await backend.stop()
             hashing.close()
@@ -147,6 +155,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
+
+
+def _single_sign_on(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], accounts: AccountService
+) -> SingleSignOn | None:
+    if not settings.oidc_enabled:
+        return None
+    # Settings.validate made sure the three come together.
+    assert settings.oidc_issuer and settings.oidc_client_id and settings.oidc_client_secret
+    # Nothing is fetched yet: the provider may be down while the chat starts.
+    client = OidcClient(
+        issuer=settings.oidc_issuer,
+        client_id=settings.oidc_client_id,
+        client_secret=settings.oidc_client_secret,
+    )
+    return SingleSignOn(client=client, sessionmaker=sessionmaker, accounts=accounts)
 
 
 def _routes() -> list[Route | WebSocketRoute | Mount]:
@@ -176,6 +200,10 @@ def _account_routes() -> list[Route]:
             name="logout_everywhere_api",
         ),
         Route("/api/me", accounts.me, methods=["GET"], name="me"),
+        Route("/auth/oidc/login", sso_routes.oidc_login, methods=["GET"], name="oidc_login"),
+        Route(
+            "/auth/oidc/callback", sso_routes.oidc_callback, methods=["GET"], name="oidc_callback"
+        ),
         Route("/api/tokens", accounts.list_tokens, methods=["GET"], name="tokens"),
         Route("/api/tokens", accounts.create_token, methods=["POST"], name="create_token"),
         Route("/api/tokens/{token_id}", accounts.revoke_token, methods=["DELETE"], name="token"),

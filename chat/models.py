@@ -36,6 +36,9 @@ MAX_DISPLAY_NAME_CHARS = 64
 MAX_EMAIL_CHARS = 254
 MAX_TOKEN_NAME_CHARS = 64
 TOKEN_HASH_CHARS = 64  # hex SHA-256
+# A PKCE code_verifier has at most 128 characters (RFC 7636); nonces are shorter.
+MAX_OIDC_SECRET_CHARS = 128
+MAX_URL_CHARS = 2048
 
 # SQLite only aliases the rowid for a column typed exactly INTEGER PRIMARY KEY.
 IdType = BigInteger().with_variant(Integer(), "sqlite")
@@ -149,6 +152,26 @@ class ExternalIdentity(Base):
     issuer: Mapped[str] = mapped_column(String(255), nullable=False)
     subject: Mapped[str] = mapped_column(String(255), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class OidcLogin(Base):
+    """A single sign-on that left for the provider and has not come back yet (chat.auth.sso).
+
+    Keyed by the hash of its `state`; bound to the browser that started it by the hash of a
+    random value in that browser's cookie. Taken (deleted) when the browser comes back, and
+    refused after ten minutes; expired rows are deleted whenever a new sign-on starts.
+    """
+
+    __tablename__ = "oidc_logins"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    state_hash: Mapped[str] = mapped_column(String(TOKEN_HASH_CHARS), nullable=False, unique=True)
+    browser_hash: Mapped[str] = mapped_column(String(TOKEN_HASH_CHARS), nullable=False)
+    nonce: Mapped[str] = mapped_column(String(MAX_OIDC_SECRET_CHARS), nullable=False)
+    code_verifier: Mapped[str] = mapped_column(String(MAX_OIDC_SECRET_CHARS), nullable=False)
+    redirect_uri: Mapped[str] = mapped_column(String(MAX_URL_CHARS), nullable=False)
+    next_path: Mapped[str] = mapped_column(String(MAX_URL_CHARS), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, index=True)
 
 
 class Message(Base):

@@ -15,6 +15,7 @@ LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 LOG_FORMATS = ("text", "json")
 REGISTRATION_MODES = ("open", "invite", "closed")
 GUEST_ACCESS_MODES = ("post", "read", "none")
+MAX_ISSUER_CHARS = 255  # external_identities.issuer
 # RFC 6750's b64token: what may follow "Bearer " in an Authorization header.
 BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
@@ -162,6 +163,14 @@ class Settings:
             raise SettingsError(
                 "single sign-on needs all of CHAT_OIDC_ISSUER, CHAT_OIDC_CLIENT_ID and "
                 "CHAT_OIDC_CLIENT_SECRET"
+            )
+        issuer = self.oidc_issuer
+        if issuer is not None and (
+            not issuer.startswith(("https://", "http://")) or len(issuer) > MAX_ISSUER_CHARS
+        ):
+            raise SettingsError(
+                f"CHAT_OIDC_ISSUER must be the provider's http(s) URL of at most "
+                f"{MAX_ISSUER_CHARS} characters, got {issuer!r}"
             )
         if self.proxy_user_header and not self.trusted_proxies:
             raise SettingsError(

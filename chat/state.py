@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection
 from starlette.templating import Jinja2Templates
 
 from chat.auth.service import AccountService
+from chat.auth.sso import SingleSignOn
 from chat.auth.throttle import SignInThrottle
 from chat.broadcast.base import BroadcastBackend
 from chat.broadcast.hub import Hub
@@ -25,6 +26,7 @@ class AppState(TypedDict):
     hub: Hub
     service: ChatService
     accounts: AccountService
+    sso: SingleSignOn | None  # None unless CHAT_OIDC_ISSUER is set
     throttle: SignInThrottle
     templates: Jinja2Templates
     schema_head: str  # the Alembic revision this code needs; readiness compares the database's

@@ -3,8 +3,9 @@
 For every HTTP request and WebSocket handshake it decides who is speaking and puts it on the
 scope (`scope["user"]`: SignedIn or GUEST; `scope["auth"]`), from, in this order:
 
-1. `CHAT_PROXY_USER_HEADER`, honoured only from an address in `CHAT_TRUSTED_PROXIES` (anything
-   else sending it is ignored, and logged once per address);
+1. `CHAT_PROXY_USER_HEADER`, honoured only from a connecting address in `CHAT_TRUSTED_PROXIES`
+   (anything else sending it is ignored, and logged once per address; see chat.forwarded for
+   why "connecting"); when honoured it decides alone;
 2. `Authorization: Bearer <personal API token>` (a bad one is refused with 401 at once);
 3. the session cookie (a bad or expired one is cleared, and the request goes on as a guest).
 
@@ -28,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chat.auth.principal import GUEST, Credential, Principal, SignedIn
 from chat.auth.service import AccountService
+from chat.forwarded import peer_address
 from chat.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -122,19 +124,23 @@ class AuthenticationMiddleware:
 
     async def _from_proxy(
         self, connection: HTTPConnection, accounts: AccountService, settings: Settings
-    ) -> SignedIn | None:
+    ) -> Principal | None:
+        """Who a trusted proxy says this is (GUEST for a disabled or malformed name), or None
+        when there is no proxy header to honour. A trusted proxy's word is final: a request it
+        vouches for is never signed in by a cookie or token instead."""
         header = settings.proxy_user_header
         if not header:
             return None
-        username = connection.headers.get(header)
-        if username is None:
+        username = connection.headers.get(header, "").strip()
+        if not username:  # some proxies send it empty for requests they let through unsigned
             return None
-        address = connection.client.host if connection.client else ""
+        # The connecting address, not a forwarded one: only the proxy itself is trusted.
+        address = peer_address(connection.scope)
         if not _trusted(address, settings.trusted_proxies):
             self._warn_untrusted(address, header)
             return None
         account = await accounts.account_from_proxy(username)
-        return SignedIn(account, Credential("proxy", None)) if account is not None else None
+        return SignedIn(account, Credential("proxy", None)) if account is not None else GUEST
 
     def _warn_untrusted(self, address: str, header: str) -> None:
         if address in self._warned:
@@ -155,6 +161,8 @@ def _trusted(address: str, networks: tuple[str, ...]) -> bool:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # a dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d
     return any(ip in ipaddress.ip_network(network, strict=False) for network in networks)
 
 

@@ -15,6 +15,8 @@ from chat.errors import ClientError
 from chat.models import MAX_DISPLAY_NAME_CHARS, MAX_USERNAME_CHARS
 
 _USERNAME = re.compile(rf"[a-z0-9_.\-]{{1,{MAX_USERNAME_CHARS}}}")
+_NOT_USERNAME = re.compile(r"[^a-z0-9_.\-]+")
+_DASH_RUNS = re.compile(r"-{2,}")
 # Names for the server itself and its routes, so no account can pose as them.
 RESERVED_USERNAMES = frozenset(
     {
@@ -69,6 +71,26 @@ def parse_new_username(value: object) -> str:
     if username in RESERVED_USERNAMES:
         raise ClientError("name_taken", f"the username {username!r} is reserved", status=409)
     return username
+
+
+def username_from_hint(hint: str | None) -> str:
+    """A well-formed username made from what an identity provider calls someone.
+
+    Accents are dropped, runs of anything outside `a-z 0-9 _ . -` become one `-`, and the result
+    is cut to the maximum length; "user" when nothing is left. It may still be taken or reserved:
+    `numbered_username` makes the alternatives.
+    """
+    folded = unicodedata.normalize("NFKD", hint or "").encode("ascii", "ignore").decode().lower()
+    cleaned = _DASH_RUNS.sub("-", _NOT_USERNAME.sub("-", folded)).strip("-._")
+    return cleaned[:MAX_USERNAME_CHARS].rstrip("-._") or "user"
+
+
+def numbered_username(base: str, number: int) -> str:
+    """`base-2`, `base-3`, ... cut so the suffix always fits; `base` itself for 1."""
+    if number <= 1:
+        return base
+    suffix = f"-{number}"
+    return (base[: MAX_USERNAME_CHARS - len(suffix)].rstrip("-._") or "user") + suffix
 
 
 def parse_display_name(value: object, *, default: str) -> str:

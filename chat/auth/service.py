@@ -8,17 +8,27 @@ every node.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from secrets import randbelow
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chat.auth import secrets
-from chat.auth.names import name_key, parse_display_name, parse_new_username, parse_username
+from chat.auth.names import (
+    RESERVED_USERNAMES,
+    name_key,
+    numbered_username,
+    parse_display_name,
+    parse_new_username,
+    parse_username,
+    username_from_hint,
+)
 from chat.auth.passwords import PasswordHashing, check_password_rules
 from chat.auth.principal import Account, Credential, Revocation, SignedIn
 from chat.auth.repository import (
@@ -30,7 +40,7 @@ from chat.auth.repository import (
 )
 from chat.db import WRITE_EXECUTION_OPTIONS
 from chat.errors import ClientError
-from chat.models import MAX_TOKEN_NAME_CHARS
+from chat.models import MAX_DISPLAY_NAME_CHARS, MAX_EMAIL_CHARS, MAX_TOKEN_NAME_CHARS
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +50,22 @@ SESSION_REFRESH_EVERY = timedelta(hours=1)
 TOKEN_TOUCH_EVERY = timedelta(minutes=10)
 # The PostgreSQL advisory lock that serializes registrations (the first-admin rule).
 _REGISTRATION_LOCK_KEY = int.from_bytes(b"chatregi", "big") & 0x7FFF_FFFF_FFFF_FFFF
+# A single sign-on name tries `ada`, `ada-2`, ... this many at a time, up to the second bound.
+_NAMES_PER_QUERY = 20
+_MAX_NUMBERED_NAMES = 1000
 
 RevocationSink = Callable[[Revocation], Awaitable[None]]
+
+
+def _username_candidates(base: str) -> Iterator[list[str]]:
+    """`base`, `base-2`, `base-3`, ... in batches; after a thousand, random numbers, so nobody
+    can keep a name's holders out by registering every number first."""
+    for first in range(1, _MAX_NUMBERED_NAMES, _NAMES_PER_QUERY):
+        yield [numbered_username(base, n) for n in range(first, first + _NAMES_PER_QUERY)]
+    yield [
+        numbered_username(base, _MAX_NUMBERED_NAMES + randbelow(10**9))
+        for _ in range(_NAMES_PER_QUERY)
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +245,81 @@ class AccountService:
             async with self._reading() as session:
                 record = await AccountRepository(session).user_by_username(name)
             return record.account if record is not None and not record.disabled else None
+
+    async def account_for_identity(
+        self,
+        *,
+        issuer: str,
+        subject: str,
+        username_hint: str | None,
+        display_name: str | None,
+        verified_email: str | None,
+    ) -> Account:
+        """The account linked to (issuer, subject) at an OpenID provider, made and linked on
+        first sight; ClientError `account_disabled` (403) for a disabled one.
+
+        Only (issuer, subject) ever finds an account: a new identity always gets a new account,
+        whatever its name or email, so nobody takes over an account by naming themselves after
+        it at a provider. The hints only choose the new account's names (see `_free_names`).
+        """
+        async with self._reading() as session:
+            record = await self._linked_user(AccountRepository(session), issuer, subject)
+        if record is None:
+            async with self._writing() as session:
+                repository = AccountRepository(session)
+                # Again under the write lock: another node may have linked it meanwhile.
+                record = await self._linked_user(repository, issuer, subject)
+                if record is None:
+                    username, display = await self._free_names(
+                        repository, username_hint, display_name
+                    )
+                    email = verified_email if len(verified_email or "") <= MAX_EMAIL_CHARS else None
+                    new = dataclasses.replace(
+                        self._new_user(username, display, None, role="member"), email=email
+                    )
+                    created = await self._insert_user(repository, new)
+                    await repository.link_identity(
+                        user_id=created.id, issuer=issuer, subject=subject, now=self._clock()
+                    )
+            if record is None:
+                logger.info("registered %s through single sign-on", created.username)
+                return created
+        if record.disabled:
+            raise ClientError("account_disabled", "this account is disabled", status=403)
+        return record.account
+
+    @staticmethod
+    async def _linked_user(
+        repository: AccountRepository, issuer: str, subject: str
+    ) -> UserRecord | None:
+        user_id = await repository.user_id_for_identity(issuer, subject)
+        return await repository.user_by_id(user_id) if user_id is not None else None
+
+    @staticmethod
+    async def _free_names(
+        repository: AccountRepository, username_hint: str | None, display_name: str | None
+    ) -> tuple[str, str]:
+        """A free username from the hint, else the display name (`ada`, else `ada-2`, `ada-3`,
+        ...), and the display name if it is well-formed and nobody's name looks like it, else
+        the username."""
+        username = None
+        for candidates in _username_candidates(username_from_hint(username_hint or display_name)):
+            allowed = [name for name in candidates if name not in RESERVED_USERNAMES]
+            taken = await repository.names_taken(allowed)
+            username = next((name for name in allowed if name not in taken), None)
+            if username is not None:
+                break
+        if username is None:
+            raise ClientError("name_taken", "no free username is left for this name", status=409)
+        try:
+            display = parse_display_name(
+                (display_name or "")[:MAX_DISPLAY_NAME_CHARS], default=username
+            )
+        except ClientError:
+            return username, username
+        if display != username and await repository.names_taken([name_key(display)]):
+            return username, username
+        return username, display
 
     # ---- sessions ----
 

@@ -12,9 +12,11 @@ from collections.abc import Iterator
 
 import uvicorn
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.types import ASGIApp
 
 from chat.app import create_app
 from chat.db import create_engine
+from chat.forwarded import behind_proxy
 from chat.logs import configure_logging
 from chat.migrate import SchemaNotAtHead, database_location, prepare_schema
 from chat.settings import LOG_FORMATS, LOG_LEVELS, Settings
@@ -69,7 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser, defaults: Settings) -> None:
     parser.add_argument(
         "--proxy-headers",
         action="store_true",
-        help="trust X-Forwarded-Proto/For from --forwarded-allow-ips (behind a reverse proxy)",
+        help="trust X-Forwarded-Proto/For from --forwarded-allow-ips (behind a reverse proxy); "
+        "CHAT_TRUSTED_PROXIES is still checked against the connecting address",
     )
     parser.add_argument("--forwarded-allow-ips", default="127.0.0.1")
 
@@ -90,7 +93,11 @@ def run(args: argparse.Namespace, defaults: Settings) -> int:
         logger.critical("%s", refusal)
         return EXIT_REFUSED
     # Migrated (or checked) above; the app only checks again.
-    app = create_app(settings.with_overrides(migrate_on_start=False))
+    app: ASGIApp = create_app(settings.with_overrides(migrate_on_start=False))
+    if args.proxy_headers:
+        # Here rather than uvicorn's proxy_headers option: CHAT_TRUSTED_PROXIES is checked
+        # against the address that connected, which uvicorn's layer would overwrite.
+        app = behind_proxy(app, args.forwarded_allow_ips)
     tune_garbage_collector()
     server = _Server(
         uvicorn.Config(
@@ -104,8 +111,7 @@ def run(args: argparse.Namespace, defaults: Settings) -> int:
             ws_ping_timeout=settings.ws_ping_timeout,
             ws=ChatWebSocketProtocol,
             ws_per_message_deflate=True,
-            proxy_headers=args.proxy_headers,
-            forwarded_allow_ips=args.forwarded_allow_ips,
+            proxy_headers=False,  # applied above, when asked for
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
     )

@@ -33,6 +33,7 @@ def test_upgrade_and_downgrade_round_trip(tmp_path: Path) -> None:
         "api_tokens",
         "invites",
         "external_identities",
+        "oidc_logins",
     }
     downgrade(url, "base")
     assert tables(path) == {"alembic_version"}

@@ -5,11 +5,14 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from chat.app import create_app
+from chat.forwarded import behind_proxy
 from chat.settings import Settings
 from chat.transport import ChatWebSocketProtocol
 
@@ -18,8 +21,17 @@ STOP_TIMEOUT_S = 15.0
 
 
 class LiveServer:
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(
+        self,
+        settings: Settings | Callable[[str], Settings],
+        *,
+        forwarded_allow_ips: str | None = None,
+    ) -> None:
+        """`settings` may be a function of the server's URL, for settings that name the server
+        itself (an OpenID client's redirect URI), since the port is known only once bound.
+
+        `forwarded_allow_ips` serves as `chat --proxy-headers --forwarded-allow-ips` does; by
+        default proxy headers are ignored, as `chat` does without `--proxy-headers`."""
         # proto must be IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only then, and
         # without it every response waits out the client's 40 ms delayed ACK.
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -29,14 +41,23 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/chatsocket"
         self.origin = self.url
+        try:
+            self.settings = settings if isinstance(settings, Settings) else settings(self.url)
+        except BaseException:
+            self._socket.close()
+            raise
+        app: ASGIApp = create_app(self.settings)
+        if forwarded_allow_ips is not None:
+            app = behind_proxy(app, forwarded_allow_ips)
         config = uvicorn.Config(
-            create_app(settings),
+            app,
+            proxy_headers=False,
             log_config=None,
             log_level="warning",
             ws=ChatWebSocketProtocol,
-            ws_max_size=settings.max_protocol_frame_bytes,
-            ws_ping_interval=settings.ws_ping_interval,
-            ws_ping_timeout=settings.ws_ping_timeout,
+            ws_max_size=self.settings.max_protocol_frame_bytes,
+            ws_ping_interval=self.settings.ws_ping_interval,
+            ws_ping_timeout=self.settings.ws_ping_timeout,
             timeout_graceful_shutdown=5,
         )
         self._server = uvicorn.Server(config)

@@ -16,6 +16,7 @@ import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from chat.broadcast.postgres import asyncpg_dsn
+from chat.models import Base
 from tests.support.database import upgrade
 from tests.support.services import POSTGRES_URL, unavailable
 
@@ -81,8 +82,10 @@ class PostgresDatabase:
         upgrade(self.url)
 
     def fresh(self) -> str:
-        """Empty the messages table and restart its ids at 1; returns the SQLAlchemy URL."""
-        run_async(lambda: execute(self.url, "TRUNCATE messages RESTART IDENTITY"))
+        """Empty every table (messages, accounts, ...) and restart ids at 1; returns the
+        SQLAlchemy URL."""
+        tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
+        run_async(lambda: execute(self.url, f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
         return self.url
 
     def extra(self) -> str:

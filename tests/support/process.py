@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,10 @@ class ChatServer:
         extra_env: dict[str, str] | None = None,
         database_path: Path | None = None,
         name: str = "server",
+        extra_args: Sequence[str] = (),
     ):
         self.workdir = workdir
+        self.extra_args = tuple(extra_args)  # command-line options after --host and --port
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.ws_url = f"ws://127.0.0.1:{port}/chatsocket"
@@ -100,7 +103,16 @@ class ChatServer:
             log.write(f"\n---- start #{self._starts} ----\n".encode())
             log.flush()
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "chat", "--host", "127.0.0.1", "--port", str(self.port)],
+                [
+                    sys.executable,
+                    "-m",
+                    "chat",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    *self.extra_args,
+                ],
                 cwd=REPO_ROOT,
                 env=self.env,
                 stdout=log,
