@@ -16,6 +16,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from chat.auth import pages as account_pages
 from chat.auth import routes as accounts
 from chat.auth import sso_routes
 from chat.auth.csrf import CrossSiteRequestGuard
@@ -177,6 +178,7 @@ def _routes() -> list[Route | WebSocketRoute | Mount]:
     return [
         Route("/", pages.index, methods=["GET"], name="index"),
         Route("/a/message/new", pages.post_message_form, methods=["POST"], name="post_form"),
+        *_account_pages(),
         Route("/api/messages", api.MessagesEndpoint, name="messages"),
         *_account_routes(),
         Route("/api/openapi.json", api.openapi_document, methods=["GET"], name="openapi"),
@@ -185,6 +187,31 @@ def _routes() -> list[Route | WebSocketRoute | Mount]:
         Route("/metrics", metrics_route.metrics, methods=["GET"], name="metrics"),
         WebSocketRoute("/chatsocket", chat_socket, name="chatsocket"),
         Mount("/static", StaticFiles(directory=static_dir()), name="static"),
+    ]
+
+
+def _account_pages() -> list[Route]:
+    return [
+        Route("/login", account_pages.login_page, methods=["GET"], name="login"),
+        Route("/login", account_pages.login, methods=["POST"], name="login_form"),
+        Route("/register", account_pages.register_page, methods=["GET"], name="register"),
+        Route("/register", account_pages.register, methods=["POST"], name="register_form"),
+        Route("/logout", account_pages.logout_page, methods=["GET"], name="logout"),
+        Route("/logout", account_pages.logout, methods=["POST"], name="logout_form"),
+        Route("/account", account_pages.account_page, methods=["GET"], name="account"),
+        Route(
+            "/account/logout-everywhere",
+            account_pages.logout_everywhere,
+            methods=["POST"],
+            name="logout_everywhere",
+        ),
+        Route("/account/tokens", account_pages.create_token, methods=["POST"], name="token_form"),
+        Route(
+            "/account/tokens/{token_id:int}/revoke",
+            account_pages.revoke_token,
+            methods=["POST"],
+            name="revoke_token_form",
+        ),
     ]
 
 

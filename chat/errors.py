@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -22,3 +23,18 @@ class ClientError(ValueError):
 
     def to_json(self) -> dict[str, Any]:
         return {"error": self.code, "detail": self.detail}
+
+
+class TryLater(ClientError):
+    """Refused for now (429): it may succeed in `retry_after` seconds (the Retry-After header)."""
+
+    def __init__(self, code: str, detail: str, *, retry_after: float) -> None:
+        super().__init__(code, detail, status=429)
+        self.retry_after = retry_after
+
+    @property
+    def retry_after_header(self) -> str:
+        return str(max(1, math.ceil(self.retry_after)))
+
+    def to_json(self) -> dict[str, Any]:
+        return {**super().to_json(), "retry_after": self.retry_after}

@@ -10,7 +10,7 @@ import math
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 
-from chat.errors import ClientError
+from chat.errors import ClientError, TryLater
 
 # Bodies above this are refused before they are parsed (413).
 MAX_HTTP_BODY_BYTES = 64 * 1024
@@ -28,7 +28,10 @@ class BodyTooLarge(ClientError):
 
 
 def error_response(error: ClientError, status_code: int | None = None) -> JSONResponse:
-    return JSONResponse(error.to_json(), status_code=status_code or error.status)
+    response = JSONResponse(error.to_json(), status_code=status_code or error.status)
+    if isinstance(error, TryLater):
+        response.headers["Retry-After"] = error.retry_after_header
+    return response
 
 
 async def read_json(request: Request) -> object:

@@ -6,7 +6,10 @@
 //   * an outbox kept in localStorage: a message typed while offline is shown as pending, survives
 //     a reload and is sent (with a client_id the server de-duplicates on) once the socket is open,
 //     one message at a time and oldest first, pausing when the server says "not now";
-//   * older history on demand, own messages marked, local times, Enter to send.
+//   * older history on demand, own messages marked, local times, Enter to send;
+//   * who is signed in, from <body data-user-id>: their messages are theirs by user id (a guest's
+//     by the client_ids this browser sent, or the name typed), and a socket the server closes
+//     because that sign-in ended (4401) is not reopened: the page says so and reloads once.
 //
 // The only HTML inserted from the server is a message's `html` fragment, parsed in a <template>.
 // Everything else is built with textContent.
@@ -36,12 +39,34 @@
   // Across server processes a lower id can arrive after a higher one, by up to about this long
   // (the server's broker replay uses the same window): catch-ups start below it.
   const REORDER_WINDOW_MS = 5000;
-  const KEYS = { outbox: "chat.outbox", author: "chat.author", own: "chat.ownClientIds" };
+  const KEYS = {
+    outbox: "chat.outbox",
+    author: "chat.author",
+    own: "chat.ownClientIds",
+    signedOutReload: "chat.signedOutReloadAt",
+  };
   const RETRYABLE = new Set(["rate_limited", "storage_unavailable"]);
+  // Refused because of who sends, not what: the text goes back to the composer to send again.
+  const GIVE_BACK = new Set(["name_taken", "sign_in_required"]);
+  const CLOSE_REVOKED = 4401; // the server ended this page's sign-in (chat.auth.revocations)
+  const SIGNED_OUT_RELOAD_MS = 1500; // long enough to read "You were signed out"
+  const RELOAD_GUARD_MS = 30000; // at most one such reload in this long, whatever happens
+  const SIGN_IN = { href: "/login?next=/", label: "Sign in" };
+
+  // The signed-in person, or null for a guest. A signed-in client cannot choose its name.
+  const me = config.userId
+    ? {
+        id: Number(config.userId),
+        username: config.username || "",
+        displayName: config.displayName || config.username || "",
+      }
+    : null;
+  const myUserId = me === null ? null : me.id;
 
   const inbox = doc.getElementById("inbox");
   const outboxView = doc.getElementById("outbox");
   const scroller = doc.getElementById("scroller");
+  // Absent for a guest where guests may only read; the name field is absent when signed in.
   const form = doc.getElementById("messageform");
   const bodyInput = doc.getElementById("message");
   const authorInput = doc.getElementById("author");
@@ -80,16 +105,23 @@
   }
 
   // The outbox is read from storage on every change, so two tabs do not overwrite each other.
+  // Each item remembers who queued it (user_id, null for a guest) and is sent only while that
+  // person is signed in here: a guest's text never goes out under an account, nor one person's
+  // under another's who signs in on the same browser.
   const outbox = {
-    all() {
+    stored() {
       const items = store.get(KEYS.outbox, []);
       return Array.isArray(items) ? items.filter((i) => i && i.client_id && i.body) : [];
     },
+    all() {
+      return this.stored().filter((i) => (i.user_id ?? null) === myUserId);
+    },
     add(item) {
-      store.set(KEYS.outbox, [...this.all().filter((i) => i.client_id !== item.client_id), item]);
+      const others = this.stored().filter((i) => i.client_id !== item.client_id);
+      store.set(KEYS.outbox, [...others, item]);
     },
     remove(clientId) {
-      const items = this.all();
+      const items = this.stored();
       const kept = items.filter((i) => i.client_id !== clientId);
       // Every message carries someone's client_id: write (and wake other tabs) only on a change.
       if (kept.length !== items.length) store.set(KEYS.outbox, kept);
@@ -163,10 +195,15 @@
   }
 
   function chosenName() {
-    return authorInput.value.trim();
+    return authorInput ? authorInput.value.trim() : "";
   }
 
+  // Signed in: mine exactly when my account wrote it, never by name. A guest: what this browser
+  // sent (by client_id), or a guest message under the name typed now.
   function isOwn(el, clientId) {
+    const authorId = numericId(el.dataset.userId || "none");
+    if (me !== null) return authorId === me.id;
+    if (authorId !== null) return false;
     const cid = clientId || el.dataset.clientId;
     if (cid && ownClientIds.has(cid)) return true;
     const name = chosenName();
@@ -224,6 +261,8 @@
   function messageElement(message, clientId) {
     const el = (message.html && fragmentElement(String(message.html))) || textElement(message);
     if (clientId) el.dataset.clientId = clientId;
+    const authorId = message.user ? numericId(message.user.id) : null;
+    if (authorId !== null) el.dataset.userId = String(authorId);
     markOwn(el, clientId);
     localizeTimes(el);
     return el;
@@ -284,7 +323,7 @@
     meta.className = "meta";
     const author = meta.appendChild(doc.createElement("span"));
     author.className = "author";
-    author.textContent = item.author || "anonymous";
+    author.textContent = me !== null ? me.displayName : item.author || "anonymous";
     const state = meta.appendChild(doc.createElement("span"));
     state.className = "pending-state";
     state.textContent = "sending…";
@@ -339,19 +378,29 @@
 
   let noticeTimer = null;
 
-  function notify(text) {
-    noticeView.textContent = text;
+  /** Shows `text` (and a link, built with textContent); it goes away after a while unless
+   * `persist`. */
+  function notify(text, { link = null, persist = false } = {}) {
+    noticeView.replaceChildren(text);
+    if (link !== null) {
+      const anchor = doc.createElement("a");
+      anchor.href = link.href;
+      anchor.textContent = link.label;
+      noticeView.append(" ", anchor);
+    }
     noticeView.hidden = false;
     clearTimeout(noticeTimer);
+    if (persist) return;
     noticeTimer = setTimeout(() => {
       noticeView.hidden = true;
-      noticeView.textContent = "";
+      noticeView.replaceChildren();
     }, 6000);
   }
 
   // ---- the socket ----
 
   let socket = null;
+  let signedOut = false; // the server ended this page's sign-in: no more sockets
   let everConnected = false;
   let ready = false; // open and caught up: frames may be sent
   let failures = 0;
@@ -377,7 +426,7 @@
   function connect() {
     clearTimeout(reconnectTimer);
     reconnectTimer = null;
-    if (socket !== null) return;
+    if (socket !== null || signedOut) return;
     setStatus("connecting", failures === 0 && !everConnected ? "connecting…" : "reconnecting…");
     let ws;
     try {
@@ -389,7 +438,7 @@
     socket = ws;
     ws.addEventListener("open", () => onOpen(ws));
     ws.addEventListener("message", (event) => onFrame(ws, event));
-    ws.addEventListener("close", () => onClose(ws));
+    ws.addEventListener("close", (event) => onClose(ws, event));
     // An error is always followed by close, which does the work.
   }
 
@@ -427,17 +476,39 @@
     pump();
   }
 
-  function onClose(ws) {
+  function onClose(ws, event) {
     if (ws !== socket) return;
     socket = null;
     ready = false;
     clearInFlight();
     clearTimeout(stableTimer);
-    scheduleReconnect();
+    if (event.code === CLOSE_REVOKED) onSignedOut();
+    else scheduleReconnect();
+  }
+
+  // Signed out here or elsewhere, revoked or disabled: a new socket would be refused or open as
+  // a guest under a page that still names the person. Stop, say so, and reload once, which
+  // shows the page as it now is (the guest view, or the sign-in form).
+  function onSignedOut() {
+    signedOut = true;
+    clearTimeout(reconnectTimer);
+    reconnectTimer = null;
+    setStatus("offline", "signed out");
+    notify("You were signed out.", { link: SIGN_IN, persist: true });
+    let last = 0;
+    try {
+      last = Number(sessionStorage.getItem(KEYS.signedOutReload)) || 0;
+      if (Date.now() - last < RELOAD_GUARD_MS) return; // reloaded just now: never loop
+      sessionStorage.setItem(KEYS.signedOutReload, String(Date.now()));
+    } catch {
+      // No sessionStorage: no guard against a loop either, so no reload; the link remains.
+      return;
+    }
+    setTimeout(() => location.reload(), SIGNED_OUT_RELOAD_MS);
   }
 
   function scheduleReconnect() {
-    if (reconnectTimer !== null) return;
+    if (reconnectTimer !== null || signedOut) return;
     failures += 1;
     const ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_START_MS * 2 ** (failures - 1));
     const delay = ceiling / 2 + Math.random() * (ceiling / 2);
@@ -464,7 +535,7 @@
   }
 
   function reconnectNow() {
-    if (socket === null) {
+    if (socket === null && !signedOut) {
       clearTimeout(reconnectTimer);
       reconnectTimer = null;
       connect();
@@ -493,8 +564,9 @@
     // A refusal for now may come before the server read the frame, so without its client_id:
     // with one message in flight it can only be about that one.
     if (clientId === null && retryable) clientId = inFlight;
-    if (clientId === null || !outbox.get(clientId)) {
-      notify(detail);
+    const item = clientId === null ? null : outbox.get(clientId);
+    if (!item) {
+      notify(detail, { link: frame.error === "sign_in_required" ? SIGN_IN : null });
       return;
     }
     if (clientId === inFlight) clearInFlight();
@@ -502,11 +574,30 @@
       const seconds = Number(frame.retry_after) > 0 ? Number(frame.retry_after) : RETRY_DEFAULT_S;
       holdUntil = Math.max(holdUntil, Date.now() + seconds * 1000);
       setPendingState(clientId, `${detail}; retrying…`);
+    } else if (GIVE_BACK.has(frame.error)) {
+      outbox.remove(clientId);
+      giveBack(item, detail, frame.error);
     } else {
       outbox.remove(clientId);
       failPending(clientId, detail);
     }
     pump();
+  }
+
+  // name_taken, sign_in_required: the text returns to the composer, to send again under
+  // another name or once signed in. Something new already typed there is not overwritten: the
+  // refused message then stays, marked failed, with its Edit button.
+  function giveBack(item, detail, code) {
+    const signIn = code === "sign_in_required";
+    notify(detail, { link: signIn ? SIGN_IN : null, persist: signIn });
+    if (bodyInput.value.trim() !== "") {
+      failPending(item.client_id, detail);
+      return;
+    }
+    pendingElement(item.client_id)?.remove();
+    bodyInput.value = item.body;
+    updateCounter();
+    (code === "name_taken" && authorInput ? authorInput : bodyInput).focus();
   }
 
   function setPendingState(clientId, text) {
@@ -522,6 +613,7 @@
 
   /** Sends the oldest queued message when the socket is ready and nothing is in flight. */
   function pump() {
+    if (form === null) return; // this guest may only read: what is queued waits for a sign-in
     if (!ready || inFlight !== null || socket === null) return;
     if (socket.readyState !== WebSocket.OPEN) return;
     const wait = holdUntil - Date.now();
@@ -620,6 +712,7 @@
       client_id: newClientId(),
       body,
       author: chosenName(),
+      user_id: myUserId,
       queued_at: Date.now(),
     };
     rememberOwn(item.client_id);
@@ -631,29 +724,33 @@
     pump();
   }
 
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    submit();
-  });
-
-  bodyInput.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+  if (form !== null) {
+    form.addEventListener("submit", (event) => {
       event.preventDefault();
       submit();
-    }
-  });
+    });
 
-  bodyInput.addEventListener("input", updateCounter);
+    bodyInput.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        submit();
+      }
+    });
+
+    bodyInput.addEventListener("input", updateCounter);
+  }
 
   function remarkOwn() {
     for (const el of shownMessages()) markOwn(el);
   }
 
-  authorInput.addEventListener("change", () => {
-    store.set(KEYS.author, chosenName());
-    remarkOwn();
-  });
-  authorInput.addEventListener("input", () => store.set(KEYS.author, chosenName()));
+  if (authorInput !== null) {
+    authorInput.addEventListener("change", () => {
+      store.set(KEYS.author, chosenName());
+      remarkOwn();
+    });
+    authorInput.addEventListener("input", () => store.set(KEYS.author, chosenName()));
+  }
 
   olderButton.addEventListener("click", loadOlder);
 
@@ -677,14 +774,18 @@
 
   // ---- start ----
 
-  if (!authorInput.value.trim()) authorInput.value = store.get(KEYS.author, "") || "";
-  else store.set(KEYS.author, chosenName());
+  if (authorInput !== null) {
+    if (!authorInput.value.trim()) authorInput.value = store.get(KEYS.author, "") || "";
+    else store.set(KEYS.author, chosenName());
+  }
   for (const el of shownMessages()) {
     markOwn(el);
     localizeTimes(el);
   }
-  for (const item of outbox.all()) showPending(item);
-  updateCounter();
+  if (form !== null) {
+    for (const item of outbox.all()) showPending(item);
+    updateCounter();
+  }
   statusView.hidden = false;
   scrollToBottom();
   connect();

@@ -2,11 +2,11 @@
 
 Every state-changing request (POST, PUT, PATCH, DELETE) that carries cookies (so may be acting
 on a signed-in browser's behalf) is refused with 403 when the browser says it came from another
-site: `Sec-Fetch-Site: cross-site` or `same-site`, or an `Origin` that is not this server (as
-the Host header names it) or an entry of CHAT_ALLOWED_ORIGINS. Programs without cookies (API
-tokens) are not affected. JSON endpoints also need `Content-Type: application/json`, which a
-plain cross-site form cannot send; the HTML forms carry a double-submit token as well
-(chat.security).
+site: `Sec-Fetch-Site: cross-site` or `same-site`, or (from a browser that sends no
+Sec-Fetch-Site) an `Origin` that is not this server (as the Host header names it) or an entry of
+CHAT_ALLOWED_ORIGINS. Programs without cookies (API tokens) are not affected. JSON endpoints also
+need `Content-Type: application/json`, which a plain cross-site form cannot send; the HTML forms
+carry a double-submit token as well (chat.forms).
 """
 
 from __future__ import annotations
@@ -50,8 +50,11 @@ class CrossSiteRequestGuard:
 
 def _cross_site(connection: HTTPConnection) -> bool:
     fetch_site = connection.headers.get("sec-fetch-site")
-    if fetch_site is not None and fetch_site.lower() not in _ALLOWED_FETCH_SITES:
-        return True
+    if fetch_site is not None:
+        # The browser's own word (no page can set this header), and the only one to go by when
+        # it sends it: a page served under `Referrer-Policy: no-referrer` (an older copy of ours,
+        # a cached one) makes a same-origin form post carry `Origin: null`.
+        return fetch_site.lower() not in _ALLOWED_FETCH_SITES
     origin = connection.headers.get("origin")
     if origin is None:
         return False  # not a browser's cross-site request (browsers send Origin on those)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.auth.principal import Account
 from chat.models import ApiToken, AuthSession, ExternalIdentity, Invite, User
+from chat.schemas import format_timestamp
 
 _users = cast(Table, User.__table__)
 _sessions = cast(Table, AuthSession.__table__)
@@ -34,6 +35,15 @@ class UserRecord:
     disabled: bool
     created_at: datetime
     last_seen_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """What an admin sees of an account (the API's user list, `chat users list --json`)."""
+        return {
+            **self.account.to_dict(),
+            "disabled": self.disabled,
+            "created_at": format_timestamp(self.created_at),
+            "last_seen_at": _optional_timestamp(self.last_seen_at),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +67,8 @@ class TokenRecord:
             "id": self.id,
             "name": self.name,
             "hint": self.hint,
-            "created_at": self.created_at,
-            "last_used_at": self.last_used_at,
+            "created_at": format_timestamp(self.created_at),
+            "last_used_at": _optional_timestamp(self.last_used_at),
         }
 
 
@@ -71,6 +81,18 @@ class InviteRecord:
     created_at: datetime
     expires_at: datetime
     revoked_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """An invite as admins see it: never its code, only the hint."""
+        return {
+            "id": self.id,
+            "hint": self.hint,
+            "max_uses": self.max_uses,
+            "uses": self.uses,
+            "created_at": format_timestamp(self.created_at),
+            "expires_at": format_timestamp(self.expires_at),
+            "revoked": self.revoked_at is not None,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,3 +444,7 @@ def _user_record(row: Any) -> UserRecord:
         created_at=row.created_at,
         last_seen_at=row.last_seen_at,
     )
+
+
+def _optional_timestamp(moment: datetime | None) -> str | None:
+    return format_timestamp(moment) if moment is not None else None

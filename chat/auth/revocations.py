@@ -28,6 +28,31 @@ _SIGNAL_KIND = "revoked"
 StillValid = Callable[..., Awaitable[tuple[set[int], set[int], set[int]]]]
 
 
+def revocation_signal(revocation: Revocation) -> str:
+    """The one-line signal that tells every node to close the sockets of `revocation`.
+
+    The server's own `Revocations.publish` and `chat users` (which reaches the nodes from
+    outside) both send this; `read_revocation_signal` is its inverse.
+    """
+    return json.dumps({"kind": _SIGNAL_KIND, **revocation.to_dict()}, separators=(",", ":"))
+
+
+def read_revocation_signal(signal: str) -> Revocation | None:
+    """The revocation a signal carries; None for a signal of another kind.
+
+    Raises ValueError for a malformed signal (not JSON, not an object, or bad fields).
+    """
+    payload = json.loads(signal)
+    if not isinstance(payload, dict):
+        raise ValueError(f"a signal is a JSON object, not {signal[:120]!r}")
+    if payload.get("kind") != _SIGNAL_KIND:
+        return None
+    try:
+        return Revocation.from_dict(payload)
+    except (TypeError, KeyError) as error:
+        raise ValueError(f"malformed revocation signal {signal[:120]!r}") from error
+
+
 class Revocations:
     def __init__(self, *, hub: Hub, backend: BroadcastBackend, recheck_seconds: float) -> None:
         self._hub = hub
@@ -37,18 +62,15 @@ class Revocations:
 
     async def publish(self, revocation: Revocation) -> None:
         """Close the revoked credentials' sockets here now, and on the other nodes."""
-        await self._backend.publish_signal(
-            json.dumps({"kind": _SIGNAL_KIND, **revocation.to_dict()}, separators=(",", ":"))
-        )
+        await self._backend.publish_signal(revocation_signal(revocation))
 
     def on_signal(self, signal: str) -> None:
         try:
-            payload = json.loads(signal)
-            if payload.get("kind") != _SIGNAL_KIND:
-                return
-            revocation = Revocation.from_dict(payload)
-        except (ValueError, TypeError, KeyError, AttributeError):
+            revocation = read_revocation_signal(signal)
+        except ValueError:  # json.JSONDecodeError included
             logger.warning("ignoring a malformed signal: %r", signal[:120])
+            return
+        if revocation is None:
             return
         closed = self._close(revocation.covers)
         if closed:

@@ -7,19 +7,17 @@ one JSON error shape.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from chat.auth.access import require_admin, require_signed_in
 from chat.auth.middleware import clear_session_cookie, session_cookie
-from chat.auth.principal import Account, SignedIn, principal_of
-from chat.auth.repository import InviteRecord, TokenRecord, UserRecord
+from chat.auth.principal import SignedIn, principal_of
 from chat.auth.service import NewSession
+from chat.auth.signin import check_password, start_session_replacing
 from chat.errors import ClientError
 from chat.responses import (
     client_address,
@@ -27,7 +25,6 @@ from chat.responses import (
     is_local_request,
     read_json_object,
 )
-from chat.schemas import format_timestamp
 from chat.state import app_state
 
 logger = logging.getLogger(__name__)
@@ -72,46 +69,18 @@ async def register(request: Request) -> Response:
         invite=payload.get("invite"),
         from_loopback=is_local_request(request),
     )
-    session = await _start_session_replacing(request, account)
+    session = await start_session_replacing(request, account)
     return _signed_in_response(request, session, status_code=201)
 
 
 @answers_client_errors
 async def login(request: Request) -> Response:
-    state = app_state(request)
     payload = await read_json_object(request)
-    username = payload.get("username")
-    address = client_address(request)
-    throttle = state["throttle"]
-    name = username if isinstance(username, str) else ""
-    wait = throttle.retry_after(username=name, address=address)
-    if wait > 0:
-        return _throttled(wait)
-    account = await state["accounts"].verify_password(
-        username=username, password=payload.get("password")
+    account = await check_password(
+        request, username=payload.get("username"), password=payload.get("password")
     )
-    if account is None:
-        throttle.failed(username=name, address=address)
-        logger.warning(
-            "failed sign-in from %s",
-            address,
-            extra={"client": address, "code": "invalid_credentials"},
-        )
-        raise ClientError(
-            "invalid_credentials", "the username or password is not right", status=401
-        )
-    throttle.succeeded(username=name)
-    session = await _start_session_replacing(request, account)
+    session = await start_session_replacing(request, account)
     return _signed_in_response(request, session, status_code=200)
-
-
-async def _start_session_replacing(request: Request, account: Account) -> NewSession:
-    """A fresh session id on every sign-in; a session the browser had before ends."""
-    accounts = app_state(request)["accounts"]
-    previous = principal_of(request)
-    if isinstance(previous, SignedIn):
-        await accounts.end_session(previous)
-    return await accounts.start_session(account)
 
 
 def _signed_in_response(request: Request, session: NewSession, *, status_code: int) -> Response:
@@ -121,19 +90,6 @@ def _signed_in_response(request: Request, session: NewSession, *, status_code: i
     )
     response.headers["Cache-Control"] = "no-store"
     return response
-
-
-def _throttled(wait: float) -> Response:
-    seconds = max(1, math.ceil(wait))
-    return JSONResponse(
-        {
-            "error": "too_many_attempts",
-            "detail": f"too many failed sign-ins; try again in {seconds} s",
-            "retry_after": seconds,
-        },
-        status_code=429,
-        headers={"Retry-After": str(seconds)},
-    )
 
 
 @answers_client_errors
@@ -170,7 +126,7 @@ async def me(request: Request) -> Response:
 async def list_tokens(request: Request) -> Response:
     signed_in = require_signed_in(principal_of(request))
     tokens = await app_state(request)["accounts"].tokens(signed_in.account)
-    return JSONResponse({"tokens": [_token_json(token) for token in tokens]})
+    return JSONResponse({"tokens": [token.to_dict() for token in tokens]})
 
 
 @answers_client_errors
@@ -181,7 +137,7 @@ async def create_token(request: Request) -> Response:
         signed_in.account, payload.get("name")
     )
     return JSONResponse(
-        {**_token_json(created.record), "token": created.token},
+        {**created.record.to_dict(), "token": created.token},
         status_code=201,
         headers={"Cache-Control": "no-store"},
     )
@@ -196,16 +152,6 @@ async def revoke_token(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def _token_json(token: TokenRecord) -> dict[str, Any]:
-    return {
-        "id": token.id,
-        "name": token.name,
-        "hint": token.hint,
-        "created_at": format_timestamp(token.created_at),
-        "last_used_at": format_timestamp(token.last_used_at) if token.last_used_at else None,
-    }
-
-
 # ---- invites (admins) ----
 
 
@@ -213,7 +159,7 @@ def _token_json(token: TokenRecord) -> dict[str, Any]:
 async def list_invites(request: Request) -> Response:
     require_admin(principal_of(request))
     invites = await app_state(request)["accounts"].invites()
-    return JSONResponse({"invites": [_invite_json(invite) for invite in invites]})
+    return JSONResponse({"invites": [invite.to_dict() for invite in invites]})
 
 
 @answers_client_errors
@@ -226,7 +172,7 @@ async def create_invite(request: Request) -> Response:
         created_by=admin.account.id, max_uses=max_uses, valid_for=timedelta(hours=hours)
     )
     return JSONResponse(
-        {"invite": {**_invite_json(created.record), "code": created.code}},
+        {"invite": {**created.record.to_dict(), "code": created.code}},
         status_code=201,
         headers={"Cache-Control": "no-store"},
     )
@@ -240,18 +186,6 @@ async def revoke_invite(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def _invite_json(invite: InviteRecord) -> dict[str, Any]:
-    return {
-        "id": invite.id,
-        "hint": invite.hint,
-        "max_uses": invite.max_uses,
-        "uses": invite.uses,
-        "created_at": format_timestamp(invite.created_at),
-        "expires_at": format_timestamp(invite.expires_at),
-        "revoked": invite.revoked_at is not None,
-    }
-
-
 # ---- users ----
 
 
@@ -261,7 +195,7 @@ async def list_users(request: Request) -> Response:
     signed_in = require_signed_in(principal_of(request))
     users = await app_state(request)["accounts"].users()
     if signed_in.account.is_admin:
-        return JSONResponse({"users": [_user_admin_json(user) for user in users]})
+        return JSONResponse({"users": [user.to_dict() for user in users]})
     return JSONResponse({"users": [user.account.to_dict() for user in users if not user.disabled]})
 
 
@@ -294,16 +228,7 @@ async def update_user(request: Request) -> Response:
         await accounts.set_disabled(user_id, disabled)
     updated = await accounts.user(record.account.username)
     assert updated is not None
-    return JSONResponse({"user": _user_admin_json(updated)})
-
-
-def _user_admin_json(user: UserRecord) -> dict[str, Any]:
-    return {
-        **user.account.to_dict(),
-        "disabled": user.disabled,
-        "created_at": format_timestamp(user.created_at),
-        "last_seen_at": format_timestamp(user.last_seen_at) if user.last_seen_at else None,
-    }
+    return JSONResponse({"user": updated.to_dict()})
 
 
 # ---- parsing helpers ----

@@ -1,4 +1,5 @@
-"""The `chat` command (also `python -m chat`): serve by default, or run an admin subcommand.
+"""The `chat` command (also `python -m chat`): serve by default, or run an admin subcommand
+(`migrate`, `users`, `invites`).
 
 Every option also reads a CHAT_* environment variable; the environment is read once into
 Settings, flags override it, and the result is passed down.
@@ -10,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from chat.cli import migrate, serve
+from chat.cli import admin, invites, migrate, serve, users
 from chat.settings import Settings, SettingsError
 
 PROG = "chat"
@@ -25,6 +26,8 @@ def build_parser(defaults: Settings) -> argparse.ArgumentParser:
     serve.add_arguments(parser, defaults)
     commands = parser.add_subparsers(dest="command", metavar="command")
     migrate.add_parser(commands, defaults)
+    users.add_parser(commands, defaults)
+    invites.add_parser(commands, defaults)
     return parser
 
 
@@ -39,6 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "migrate":
             return migrate.run(args, defaults)
+        if args.command in ("users", "invites"):
+            return admin.run(args, defaults)
         return serve.run(args, defaults)
     except SettingsError as error:
         print(f"{PROG}: {error}", file=sys.stderr)

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from chat.cli.database import add_database_url, dispose, error_reason
 from chat.db import create_engine
 from chat.logs import configure_logging
 from chat.migrate import SchemaStatus, database_location, schema_status, upgrade
@@ -26,11 +27,7 @@ def add_parser(commands: Any, defaults: Settings) -> None:
         description="Upgrade CHAT_DATABASE_URL to the schema this version of chat needs. When "
         "several processes run it at once, one migrates and the others wait.",
     )
-    parser.add_argument(
-        "--database-url",
-        default=defaults.database_url,
-        help="CHAT_DATABASE_URL (default %(default)s)",
-    )
+    add_database_url(parser, defaults, subcommand=True)
     parser.add_argument(
         "--check",
         action="store_true",
@@ -45,8 +42,7 @@ def run(args: argparse.Namespace, defaults: Settings) -> int:
     try:
         status = asyncio.run(_migrate(settings, check_only=args.check))
     except (SQLAlchemyError, OSError) as error:
-        reason = getattr(error, "orig", None) or error
-        print(f"chat migrate: cannot migrate {location}: {reason}", file=sys.stderr)
+        print(f"chat migrate: cannot migrate {location}: {error_reason(error)}", file=sys.stderr)
         return EXIT_FAILED
     if status.at_head:
         print(f"{location}: schema at revision {status.head} (up to date)")
@@ -60,4 +56,4 @@ async def _migrate(settings: Settings, *, check_only: bool) -> SchemaStatus:
     try:
         return await schema_status(engine) if check_only else await upgrade(engine)
     finally:
-        await engine.dispose()
+        await dispose(engine)

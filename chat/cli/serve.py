@@ -15,10 +15,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp
 
 from chat.app import create_app
+from chat.cli.database import add_database_url, database_problem, dispose, help_text
 from chat.db import create_engine
 from chat.forwarded import behind_proxy
 from chat.logs import configure_logging
-from chat.migrate import SchemaNotAtHead, database_location, prepare_schema
+from chat.migrate import SchemaNotAtHead, prepare_schema
 from chat.settings import LOG_FORMATS, LOG_LEVELS, Settings
 from chat.transport import ChatWebSocketProtocol
 
@@ -39,15 +40,12 @@ def add_arguments(parser: argparse.ArgumentParser, defaults: Settings) -> None:
     parser.add_argument(
         "--port", type=int, default=defaults.port, help="CHAT_PORT (default %(default)s)"
     )
-    parser.add_argument(
-        "--database-url",
-        default=defaults.database_url,
-        help="CHAT_DATABASE_URL (default %(default)s)",
-    )
+    add_database_url(parser, defaults)
     parser.add_argument(
         "--broadcast-url",
+        metavar="URL",
         default=defaults.broadcast_url,
-        help="CHAT_BROADCAST_URL (default %(default)s)",
+        help=f"CHAT_BROADCAST_URL (now: {help_text(defaults.broadcast_url)})",
     )
     parser.add_argument(
         "--migrate",
@@ -127,10 +125,9 @@ async def _schema_refusal(settings: Settings) -> str | None:
     except SchemaNotAtHead as error:
         return str(error)
     except (SQLAlchemyError, OSError) as error:
-        reason = getattr(error, "orig", None) or error
-        return f"cannot use the database ({database_location(settings.database_url)}): {reason}"
+        return database_problem(settings.database_url, error)
     finally:
-        await engine.dispose()
+        await dispose(engine)
     return None
 
 

@@ -1,93 +1,89 @@
-"""The HTML page, and the form post that works without JavaScript."""
+"""The chat page, and the form post that works without JavaScript."""
 
 from __future__ import annotations
 
 import logging
-import math
-from urllib.parse import parse_qs
 
 from markupsafe import Markup
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import Response
 
-from chat.errors import ClientError
-from chat.responses import BodyTooLarge, client_address, read_bounded_body
+from chat.auth import pages as account_pages
+from chat.auth.access import can_post, can_read, rate_limit_key, require_poster
+from chat.auth.principal import account_of, principal_of
+from chat.errors import ClientError, TryLater
+from chat.forms import (
+    Form,
+    read_form,
+    render_page,
+    render_refusal,
+    require_csrf,
+    see_other,
+    sign_in_path,
+)
+from chat.responses import client_address
 from chat.schemas import HistoryQuery, Limits, parse_draft
-from chat.security import csrf_token_matches, new_csrf_token, safe_next_path
+from chat.security import safe_next_path
 from chat.state import app_state
 from chat.writer import StorageUnavailable
 
 logger = logging.getLogger(__name__)
 
-CSRF_COOKIE = "_xsrf"
+INDEX_PAGE = "index.html"
 AUTHOR_COOKIE = "chat_author"
 ONE_YEAR_SECONDS = 365 * 24 * 3600
 
 
 async def index(request: Request) -> Response:
+    if not can_read(principal_of(request), app_state(request)["settings"]):
+        return see_other(sign_in_path("/"))
     return await _render_index(request)
 
 
 async def post_message_form(request: Request) -> Response:
     state = app_state(request)
     settings = state["settings"]
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
-        return PlainTextResponse("Send the form as application/x-www-form-urlencoded.", 415)
+    principal = principal_of(request)
+    account = account_of(request)
+    form: Form = {}
+    # Every refusal shows the page again with what was typed, so nothing is lost.
     try:
-        fields = parse_qs((await read_bounded_body(request)).decode("utf-8", "replace"))
-    except BodyTooLarge as error:
-        return PlainTextResponse(error.detail, 413)
-    form = {name: values[0] for name, values in fields.items()}
-    typed = form.get("body", "")
-    # Every refusal below shows the page again with what was typed, so nothing is lost.
-    if not csrf_token_matches(request.cookies.get(CSRF_COOKIE), form.get("_xsrf")):
-        logger.warning(
-            "form post without a valid CSRF token from %s",
-            client_address(request),
-            extra={"client": client_address(request), "code": "csrf_failed"},
-        )
-        return await _render_index(
-            request,
-            form_error="The form expired or came from another site; check it and send again.",
-            form_body=typed,
-            status_code=403,
-        )
-    retry_after = state["post_limiter"].take(client_address(request))
-    if retry_after > 0:
-        state["metrics"].rate_limited("http")
-        response = await _render_index(
-            request,
-            form_error="You are sending too fast; wait a moment and send again.",
-            form_body=typed,
-            status_code=429,
-        )
-        response.headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
-        return response
-    try:
+        form = await read_form(request)
+        require_csrf(request, form)
+        require_poster(principal, settings)
+        retry_after = state["post_limiter"].take(rate_limit_key(principal, client_address(request)))
+        if retry_after > 0:
+            state["metrics"].rate_limited("http")
+            raise TryLater(
+                "rate_limited",
+                "you are sending too fast; wait a moment and send again",
+                retry_after=retry_after,
+            )
         draft = parse_draft(
-            {"body": typed, "author": form.get("author")}, Limits.from_settings(settings)
-        )
+            {"body": form.get("body", ""), "author": form.get("author")},
+            Limits.from_settings(settings),
+        ).by(account)
         await state["service"].post(draft)
     except ClientError as error:
         logger.warning(
-            "form post rejected from %s: %s",
+            "form post refused from %s: %s",
             client_address(request),
             error.code,
             extra={"client": client_address(request), "code": error.code},
         )
-        return await _render_index(
-            request, form_error=error.detail, form_body=typed, status_code=400
-        )
+        if not can_read(principal, settings):
+            # A guest who may not even read gets the sign-in form, not the conversation.
+            return account_pages.login_page_refused(request, error, next_path="/")
+        return await _render_index(request, error=error, typed=form)
     except StorageUnavailable:
-        return await _render_index(
-            request,
-            form_error="The message was not stored: the server cannot save right now. Try again.",
-            form_body=typed,
-            status_code=503,
+        unavailable = ClientError(
+            "storage_unavailable",
+            "the message was not stored: the server cannot save right now; try again",
+            status=503,
         )
-    response = RedirectResponse(safe_next_path(form.get("next")), status_code=303)
-    if draft.author:
+        return await _render_index(request, error=unavailable, typed=form)
+    response = see_other(safe_next_path(form.get("next")))
+    if account is None and draft.author:
         response.set_cookie(
             AUTHOR_COOKIE, draft.author, max_age=ONE_YEAR_SECONDS, httponly=True, samesite="lax"
         )
@@ -95,40 +91,25 @@ async def post_message_form(request: Request) -> Response:
 
 
 async def _render_index(
-    request: Request,
-    *,
-    form_error: str | None = None,
-    form_body: str = "",
-    status_code: int = 200,
+    request: Request, *, error: ClientError | None = None, typed: Form | None = None
 ) -> Response:
     state = app_state(request)
     settings = state["settings"]
     page = await state["service"].history(HistoryQuery(limit=settings.page_messages))
-    token = request.cookies.get(CSRF_COOKIE) or new_csrf_token()
-    response = state["templates"].TemplateResponse(
-        request,
-        "index.html",
-        {
-            # `html` is the server-rendered, already escaped fragment: mark it safe once, here.
-            "messages": [
-                {**message.to_dict(), "html": Markup(message.html)} for message in page.messages
-            ],
-            "has_older": page.has_older,
-            "xsrf_token": token,
-            "max_message_chars": settings.max_message_chars,
-            "author": request.cookies.get(AUTHOR_COOKIE, "")[: settings.max_author_chars],
-            "form_error": form_error,
-            "form_body": form_body,
-        },
-        status_code=status_code,
-    )
-    response.headers["Cache-Control"] = "no-store"
-    if request.cookies.get(CSRF_COOKIE) != token:
-        response.set_cookie(
-            CSRF_COOKIE,
-            token,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-        )
-    return response
+    typed = typed or {}
+    remembered = request.cookies.get(AUTHOR_COOKIE, "")
+    context = {
+        # `html` is the server-rendered, already escaped fragment: mark it safe once, here.
+        "messages": [
+            {**message.to_dict(), "html": Markup(message.html)} for message in page.messages
+        ],
+        "has_older": page.has_older,
+        "max_message_chars": settings.max_message_chars,
+        "max_author_chars": settings.max_author_chars,
+        "can_post": can_post(principal_of(request), settings),
+        "author": typed.get("author", remembered)[: settings.max_author_chars],
+        "form_body": typed.get("body", ""),
+    }
+    if error is not None:
+        return render_refusal(request, INDEX_PAGE, error, context)
+    return render_page(request, INDEX_PAGE, context)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from typing import Any
+from urllib.parse import urlencode
 
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from .server import ChatServer
 
@@ -48,3 +50,36 @@ def assert_ids_unique_and_ordered(page: Page) -> list[int]:
     assert len(ids) == len(set(ids)), f"duplicate messages on the page: {ids}"
     assert ids == sorted(ids), f"messages out of id order: {ids}"
     return ids
+
+
+# ---- accounts ----
+
+PASSWORD = "a quiet orchard path"
+
+
+def register_by_api(
+    context: BrowserContext, server: ChatServer, username: str, display_name: str = ""
+) -> dict[str, Any]:
+    """An account, signed in in `context` (the API request shares the context's cookies)."""
+    response = context.request.post(
+        server.url + "/api/auth/register",
+        data={"username": username, "display_name": display_name, "password": PASSWORD},
+        timeout=WAIT_MS,
+    )
+    assert response.status == 201, response.text()
+    user: dict[str, Any] = response.json()["user"]
+    return user
+
+
+def sign_in(page: Page, server: ChatServer, username: str, *, next_path: str = "/") -> None:
+    """Through the sign-in form, as a person does; ends on `next_path`."""
+    page.goto(f"{server.url}/login?{urlencode({'next': next_path})}", timeout=WAIT_MS)
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    with page.expect_navigation(timeout=WAIT_MS):
+        page.click("#login-form [type=submit]")
+    assert page.url == server.url + next_path, page.url
+
+
+def shown_identity(page: Page) -> Locator:
+    return page.locator("header .identity")
