@@ -17,7 +17,14 @@ from bench.driver import LoadGenerator
 from bench.peers._common import raise_fd_limit
 from bench.report import render, write_json
 from bench.scenarios import BENCH_CHAT_ENV, SCENARIOS, Context, Options
-from bench.servers import REPO_ROOT, SERVER_NAMES, ServerError, chat_available
+from bench.servers import (
+    CHAT_VARIANTS,
+    REPO_ROOT,
+    SERVER_CHOICES,
+    SERVER_NAMES,
+    ServerError,
+    chat_available,
+)
 
 logger = logging.getLogger("bench")
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -55,7 +62,12 @@ def _env_pair(text: str) -> tuple[str, str]:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    p.add_argument("--servers", type=_names(SERVER_NAMES), default=SERVER_NAMES)
+    p.add_argument(
+        "--servers",
+        type=_names(SERVER_CHOICES),
+        default=SERVER_NAMES,
+        help="columns, in order (default %(default)s); chat-metrics is chat with CHAT_METRICS=true",
+    )
     p.add_argument("--scenarios", type=_names(tuple(SCENARIOS)), default=tuple(SCENARIOS))
     p.add_argument("--reps", type=int, default=3, help="repetitions (default %(default)s)")
     p.add_argument("--duration", type=float, default=3.0, help="seconds per measurement")
@@ -132,7 +144,8 @@ def options_from(args: argparse.Namespace) -> Options:
 
 
 def needs_chat(options: Options) -> bool:
-    return "chat" in options.servers or bool({"write", "history"} & set(options.scenarios))
+    chat_columns = set(CHAT_VARIANTS) & set(options.servers)
+    return bool(chat_columns) or bool({"write", "history"} & set(options.scenarios))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

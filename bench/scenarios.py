@@ -21,7 +21,12 @@ from bench.servers import REPO_ROOT, Server, ServerError, migrate, start_server
 logger = logging.getLogger(__name__)
 
 COMPRESSIONS: tuple[tuple[str, str | None], ...] = (("deflate", "deflate"), ("no deflate", None))
-PEER_RATIOS = (("chat", "tornado"), ("chat", "naive"), ("chat", "ceiling"))
+PEER_RATIOS = (
+    ("chat", "tornado"),
+    ("chat", "naive"),
+    ("chat", "ceiling"),
+    ("chat-metrics", "chat"),  # what the metrics cost: 1.00 is free
+)
 FANOUT_METRICS = (
     "delivered_per_s",
     "acked_per_s",

@@ -32,15 +32,18 @@ from chat.broadcast.hub import Hub
 from chat.db import create_engine, create_sessionmaker
 from chat.events import routes as events
 from chat.headers import SecurityHeadersMiddleware
+from chat.metrics import MetricsMisconfigured, create_metrics
 from chat.migrate import SchemaNotAtHead, database_location, prepare_schema
 from chat.ratelimit import ConnectionLimiter, KeyedLimiter, Rate
 from chat.rendering import MessageRenderer, create_environment
+from chat.requestmetrics import RequestMetricsMiddleware
 from chat.resources import static_dir, templates_dir
 from chat.rooms import routes as room_api
 from chat.rooms.audit import SubscriptionAudit
 from chat.rooms.directory import RoomDirectory
 from chat.rooms.service import RoomService
 from chat.routes import api, pages
+from chat.routes import metrics as metrics_route
 from chat.routes.chatsocket import chat_socket
 from chat.services import ChatService
 from chat.settings import Settings
@@ -58,14 +61,29 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
+        # First: a misconfigured metrics directory refuses the start before anything is open.
+        metrics = create_metrics(
+            enabled=settings.metrics, multiprocess_dir=settings.prometheus_multiproc_dir
+        )
         engine = create_engine(settings)
         try:
             schema = await prepare_schema(engine, migrate=settings.migrate_on_start)
         except BaseException:
             await engine.dispose()
+            metrics.close()
             raise
-        hub = Hub(settings.send_queue_size)
-        backend = create_backend(settings.broadcast_url, channel=settings.broadcast_channel)
+        if settings.metrics:
+            logger.info(
+                "metrics at /metrics (%s, %s)",
+                "bearer token required" if settings.metrics_token else "no token",
+                f"workers' files in {settings.prometheus_multiproc_dir}"
+                if settings.prometheus_multiproc_dir
+                else "this process",
+            )
+        hub = Hub(settings.send_queue_size, metrics=metrics)
+        backend = create_backend(
+            settings.broadcast_url, channel=settings.broadcast_channel, metrics=metrics
+        )
         sessionmaker = create_sessionmaker(engine)
         service = ChatService(
             sessionmaker=sessionmaker,
@@ -73,6 +91,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             renderer=MessageRenderer(environment),
             directory=RoomDirectory(sessionmaker),
             guest_access=settings.guest_access,
+            metrics=metrics,
         )
         rooms = RoomService(
             sessionmaker=sessionmaker,
@@ -123,6 +142,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 post_limiter=KeyedLimiter(
                     Rate(per_second=settings.post_rate_per_second, burst=settings.post_rate_burst)
                 ),
+                metrics=metrics,
             )
         finally:
             await audit.stop()
@@ -133,17 +153,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await backend.stop()
             hashing.close()
             await engine.dispose()
+            metrics.close()
 
+    middleware = [
+        # Outermost: it sees the lifespan's failure before uvicorn prints a traceback.
+        Middleware(StartupRefusalMiddleware, refusals=(SchemaNotAtHead, MetricsMisconfigured)),
+        Middleware(SecurityHeadersMiddleware),
+        # Who is speaking, for every request and handshake; then no cross-site changes.
+        Middleware(AuthenticationMiddleware),
+        Middleware(CrossSiteRequestGuard),
+    ]
+    # Off, metrics cost nothing per request: no middleware, and /metrics answers 404. On, it
+    # sits outside authentication, so requests refused there (401, 403) are counted too.
+    if settings.metrics:
+        middleware.insert(1, Middleware(RequestMetricsMiddleware))
     return Starlette(
         routes=_routes(),
-        middleware=[
-            # Outermost: it sees the lifespan's failure before uvicorn prints a traceback.
-            Middleware(StartupRefusalMiddleware, refusals=(SchemaNotAtHead,)),
-            Middleware(SecurityHeadersMiddleware),
-            # Who is speaking, for every request and handshake; then no cross-site changes.
-            Middleware(AuthenticationMiddleware),
-            Middleware(CrossSiteRequestGuard),
-        ],
+        middleware=middleware,
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
@@ -177,6 +203,7 @@ def _routes() -> list[Route | WebSocketRoute | Mount]:
         Route("/api/openapi.json", api.openapi_document, methods=["GET"], name="openapi"),
         Route("/healthz", api.healthz, methods=["GET"], name="healthz"),
         Route("/readyz", api.readyz, methods=["GET"], name="readyz"),
+        Route("/metrics", metrics_route.metrics, methods=["GET"], name="metrics"),
         WebSocketRoute("/chatsocket", chat_socket, name="chatsocket"),
         Mount("/static", StaticFiles(directory=static_dir()), name="static"),
     ]

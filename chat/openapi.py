@@ -151,6 +151,28 @@ OPENAPI_DOCUMENT: dict[str, Any] = {
                 "responses": {"200": {"description": "The process is alive"}},
             }
         },
+        "/metrics": {
+            "get": {
+                "summary": "Prometheus metrics (only with CHAT_METRICS=true)",
+                "description": 'The Prometheus text format; see README "Metrics" for every '
+                "metric. When CHAT_METRICS_TOKEN is set a scrape must send "
+                "`Authorization: Bearer <token>`.",
+                "operationId": "metrics",
+                # The token is needed only when the server has one configured.
+                "security": [{"metricsToken": []}, {}],
+                "responses": {
+                    "200": {
+                        "description": "Every metric, as Prometheus scrapes it",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    "401": _error_response("CHAT_METRICS_TOKEN is set and was not sent"),
+                    "404": {
+                        "description": "Metrics are off (CHAT_METRICS is not true)",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                },
+            }
+        },
         "/readyz": {
             "get": {
                 "summary": "Readiness: the database and the broadcast backend answer",
@@ -168,6 +190,7 @@ OPENAPI_DOCUMENT: dict[str, Any] = {
             "Page": _PAGE,
             "NewMessage": _NEW_MESSAGE,
             "Error": _ERROR,
-        }
+        },
+        "securitySchemes": {"metricsToken": {"type": "http", "scheme": "bearer"}},
     },
 }

@@ -1,4 +1,5 @@
-"""Origin checks for WebSockets, CSRF tokens for forms, and safe redirect targets."""
+"""Origin checks for WebSockets, CSRF tokens for forms, bearer tokens for scrapes, and safe
+redirect targets."""
 
 from __future__ import annotations
 
@@ -62,6 +63,17 @@ def csrf_token_matches(cookie: str | None, submitted: str | None) -> bool:
     if not cookie or not submitted:
         return False
     return hmac.compare_digest(cookie.encode(), submitted.encode())
+
+
+def bearer_token_matches(authorization: str | None, expected: str) -> bool:
+    """Whether an Authorization header is `Bearer <expected>` (the scheme in any case), the
+    token compared in constant time."""
+    if not authorization:
+        return False
+    scheme, _, credentials = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(credentials.strip().encode(), expected.encode())
 
 
 def safe_next_path(candidate: str | None, default: str = "/") -> str:

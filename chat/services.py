@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from chat.errors import ClientError
 from chat.events.frames import control_frame, message_frame
 from chat.events.records import EventRecord, room_topic
 from chat.events.repository import EventRepository
+from chat.metrics import Metrics, NullMetrics
 from chat.rendering import MessageRenderer
 from chat.repository import MessageRecord, MessageRepository
 from chat.rooms.directory import RoomDirectory
@@ -62,14 +64,20 @@ class ChatService:
         renderer: MessageRenderer,
         directory: RoomDirectory,
         guest_access: str = "post",
+        metrics: Metrics | NullMetrics | None = None,
         max_batch: int = 256,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._backend = backend
         self._renderer = renderer
         self._directory = directory
+        self._metrics = metrics if metrics is not None else NullMetrics()
         self._writer = MessageWriter(
-            sessionmaker, on_stored=self._publish, guest_access=guest_access, max_batch=max_batch
+            sessionmaker,
+            on_stored=self._publish,
+            metrics=self._metrics,
+            guest_access=guest_access,
+            max_batch=max_batch,
         )
         self._presented: OrderedDict[int, StoredMessage] = OrderedDict()
 
@@ -247,7 +255,7 @@ class ChatService:
             await session.connection(execution_options=SINGLE_READ_EXECUTION_OPTIONS)
             yield session
 
-    async def _publish(self, rows: Sequence[MessageRecord]) -> None:
+    async def _publish(self, rows: Sequence[MessageRecord], committed_at: float) -> None:
         # Serialized once here; every hub on every node forwards this very string.
         names = await self._directory.names({row.room_id for row in rows})
         envelopes = []
@@ -257,3 +265,6 @@ class ChatService:
             frame = message_frame(message.to_dict(), seq=row.seq)
             envelopes.append(Envelope(row.seq, room_topic(row.room_id), frame))
         await self._backend.publish(envelopes)
+        # publish has handed the batch to this node's hub, and the hub to every local socket
+        # (see BroadcastBackend.publish): one observation covers the whole batch.
+        self._metrics.delivery_latency(time.monotonic() - committed_at)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -15,6 +16,8 @@ LOG_FORMATS = ("text", "json")
 REGISTRATION_MODES = ("open", "invite", "closed")
 GUEST_ACCESS_MODES = ("post", "read", "none")
 MAX_ISSUER_CHARS = 255  # external_identities.issuer
+# RFC 6750's b64token: what may follow "Bearer " in an Authorization header.
+BEARER_TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 
 
 class SettingsError(ValueError):
@@ -73,6 +76,11 @@ class Settings:
     oidc_name: str = "single sign-on"
     proxy_user_header: str | None = None
     trusted_proxies: tuple[str, ...] = ()
+    # GET /metrics (see README "Metrics"); scrapes must send this token when it is set.
+    metrics: bool = False
+    metrics_token: str | None = field(default=None, repr=False)
+    # prometheus_client's own variable: where `uvicorn --workers N` processes keep their values.
+    prometheus_multiproc_dir: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -123,6 +131,9 @@ class Settings:
             oidc_name=reader.text("CHAT_OIDC_NAME", "single sign-on"),
             proxy_user_header=reader.optional("CHAT_PROXY_USER_HEADER"),
             trusted_proxies=reader.networks("CHAT_TRUSTED_PROXIES"),
+            metrics=reader.boolean("CHAT_METRICS", False),
+            metrics_token=reader.optional("CHAT_METRICS_TOKEN"),
+            prometheus_multiproc_dir=reader.optional("PROMETHEUS_MULTIPROC_DIR"),
         )
         settings.validate()
         return settings
@@ -142,6 +153,12 @@ class Settings:
             raise SettingsError(
                 f"CHAT_HISTORY_PAGE_DEFAULT ({self.history_page_default}) must not exceed "
                 f"CHAT_HISTORY_PAGE_MAX ({self.history_page_max})"
+            )
+        if self.metrics_token is not None and not BEARER_TOKEN.fullmatch(self.metrics_token):
+            # The value is a secret: the message, which may reach a log, does not repeat it.
+            raise SettingsError(
+                f"CHAT_METRICS_TOKEN must be a bearer token ({BEARER_TOKEN.pattern}); "
+                "value not shown"
             )
 
         oidc = (self.oidc_issuer, self.oidc_client_id, self.oidc_client_secret)

@@ -13,6 +13,7 @@ from chat.auth.sso import SingleSignOn
 from chat.auth.throttle import SignInThrottle
 from chat.broadcast.base import BroadcastBackend
 from chat.broadcast.hub import Hub
+from chat.metrics import Metrics, NullMetrics
 from chat.ratelimit import ConnectionLimiter, KeyedLimiter
 from chat.rooms.service import RoomService
 from chat.services import ChatService
@@ -33,6 +34,7 @@ class AppState(TypedDict):
     schema_head: str  # the Alembic revision this code needs; readiness compares the database's
     connections: ConnectionLimiter
     post_limiter: KeyedLimiter
+    metrics: Metrics | NullMetrics
 
 
 def app_state(connection: HTTPConnection) -> AppState:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from typing import Protocol
 
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -62,9 +63,25 @@ class _Pending:
     future: asyncio.Future[WriteResult] = field(repr=False)
 
 
-StoredCallback = Callable[[Sequence[MessageRecord]], Awaitable[None]]
+# Receives the new rows of a committed batch and time.monotonic() at the end of its COMMIT.
+StoredCallback = Callable[[Sequence[MessageRecord], float], Awaitable[None]]
 # Per queued draft: its stored record and whether this batch created it, or why it was refused.
 _Outcome = tuple[MessageRecord, bool] | ClientError
+
+
+class WriterMetrics(Protocol):
+    """What the writer reports (chat.metrics records it)."""
+
+    def batch_committed(self, *, drafts: int, stored: int, seconds: float) -> None:
+        """One transaction committed `drafts` queued drafts, `stored` of them new rows, in
+        `seconds` from BEGIN to the end of COMMIT."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Committed:
+    outcomes: list[_Outcome]
+    began: float  # time.monotonic() before BEGIN
+    at: float  # time.monotonic() when COMMIT returned
 
 
 class MessageWriter:
@@ -73,12 +90,14 @@ class MessageWriter:
         sessionmaker: async_sessionmaker[AsyncSession],
         *,
         on_stored: StoredCallback,
+        metrics: WriterMetrics,
         guest_access: str = "post",
         max_batch: int = 256,
         queue_size: int = 4096,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._on_stored = on_stored
+        self._metrics = metrics
         self._guest_access = guest_access
         self._max_batch = max_batch
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue(maxsize=queue_size)
@@ -156,7 +175,7 @@ class MessageWriter:
 
     async def _store_and_publish(self, session: AsyncSession, batch: list[_Pending]) -> None:
         try:
-            results = await self._store_with_retries(session, batch)
+            committed = await self._store_with_retries(session, batch)
         except (SQLAlchemyError, OSError) as error:
             logger.warning("could not store %d message(s): %s", len(batch), error)
             _fail(batch)
@@ -167,12 +186,16 @@ class MessageWriter:
             logger.exception("storing %d message(s) failed", len(batch))
             _fail(batch)
             return
+        results = committed.outcomes
         created = [
             outcome[0] for outcome in results if not isinstance(outcome, ClientError) and outcome[1]
         ]
+        self._metrics.batch_committed(
+            drafts=len(batch), stored=len(created), seconds=committed.at - committed.began
+        )
         if created:
             try:
-                await self._on_stored(created)
+                await self._on_stored(created, committed.at)
             except Exception:
                 # Stored but not fanned out: readers still get them through catch-up.
                 logger.exception("publishing %d stored message(s) failed", len(created))
@@ -184,13 +207,11 @@ class MessageWriter:
             else:
                 pending.future.set_result(WriteResult(message=outcome[0], created=outcome[1]))
 
-    async def _store_with_retries(
-        self, session: AsyncSession, batch: list[_Pending]
-    ) -> list[_Outcome]:
+    async def _store_with_retries(self, session: AsyncSession, batch: list[_Pending]) -> _Committed:
         for attempt in range(1, _STORE_ATTEMPTS + 1):
             started = time.monotonic()
             try:
-                return await self._store(session, batch)
+                results = await self._store(session, batch)
             except IntegrityError:
                 if attempt == _STORE_ATTEMPTS:
                     raise
@@ -200,6 +221,8 @@ class MessageWriter:
                     raise
                 logger.info("database locked without waiting; retrying batch")
                 await asyncio.sleep(_LOCKED_RETRY_DELAY_SECONDS * attempt)
+            else:
+                return _Committed(results, began=started, at=time.monotonic())
         raise AssertionError("unreachable")
 
     async def _store(self, session: AsyncSession, batch: list[_Pending]) -> list[_Outcome]:

@@ -35,6 +35,44 @@ class Envelope:
         return self.seq
 
 
+class BroadcastMetrics(Protocol):
+    """What the hub and the backends report (chat.metrics records it)."""
+
+    def delivered(self, count: int) -> None:
+        """`count` message frames handed to local sockets by one delivery of the hub."""
+
+    def evicted(self) -> None:
+        """A subscriber fell a whole send queue behind and was evicted."""
+
+    def broker_up(self, up: bool) -> None:
+        """Whether frames published now reach the other nodes (`ready` changed)."""
+
+    def broker_reconnected(self) -> None:
+        """The relay subscribed again after its broker connection failed."""
+
+    def replayed(self, messages: int) -> None:
+        """A replay from the database finished, delivering `messages` missed messages."""
+
+
+class Unmeasured:
+    """BroadcastMetrics that records nothing: for a hub or backend nobody measures."""
+
+    def delivered(self, count: int) -> None:
+        pass
+
+    def evicted(self) -> None:
+        pass
+
+    def broker_up(self, up: bool) -> None:
+        pass
+
+    def broker_reconnected(self) -> None:
+        pass
+
+    def replayed(self, messages: int) -> None:
+        pass
+
+
 class MessageSource(Protocol):
     """Where a node re-reads committed messages after it lost its broker (the database)."""
 
@@ -73,8 +111,10 @@ class BroadcastBackend(ABC):
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
         """Publish committed messages in commit order.
 
-        Never fails because a broker is down: the messages are stored, so the backend delivers
-        them later (after a replay) instead. Raises only when the backend is not started.
+        This node's hub has them before this returns (the hub never awaits a client): the
+        delivery latency metric relies on it. Never fails because a broker is down: the
+        messages are stored, so the backend delivers them later (after a replay) instead.
+        Raises only when the backend is not started.
         """
 
     @abstractmethod

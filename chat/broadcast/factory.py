@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from urllib.parse import urlsplit
 
-from chat.broadcast.base import SIGNAL_MARK, BroadcastBackend
+from chat.broadcast.base import SIGNAL_MARK, BroadcastBackend, BroadcastMetrics
 from chat.broadcast.memory import MemoryBackend
 from chat.broadcast.relay import BrokerUnavailable, Relay, Transport, describe
 
@@ -17,12 +17,14 @@ MAX_POSTGRES_CHANNEL_BYTES = 63
 SIGNAL_TIMEOUT_S = 5.0
 
 
-def create_backend(url: str, *, channel: str = "chat:messages") -> BroadcastBackend:
+def create_backend(
+    url: str, *, channel: str = "chat:messages", metrics: BroadcastMetrics | None = None
+) -> BroadcastBackend:
     if not channel:
         raise ValueError("CHAT_BROADCAST_CHANNEL must not be empty")
     if urlsplit(url).scheme == "memory":
-        return MemoryBackend()
-    return Relay(_transport(url, channel=channel))
+        return MemoryBackend(metrics)
+    return Relay(_transport(url, channel=channel), metrics=metrics)
 
 
 def crosses_processes(url: str) -> bool:

@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import TypeVar
 
-from chat.broadcast.base import Envelope
+from chat.broadcast.base import BroadcastMetrics, Envelope, Unmeasured
 from chat.events.records import Effect, room_topic, user_topic
 from chat.wire import SharedFrame
 
@@ -38,6 +38,7 @@ class Subscriber:
         "_busy",
         "_frames",
         "_limit",
+        "_metrics",
         "_waiter",
         "direct",
         "evicted",
@@ -50,10 +51,15 @@ class Subscriber:
     )
 
     def __init__(
-        self, queue_size: int, identity: object = None, user_id: int | None = None
+        self,
+        queue_size: int,
+        metrics: BroadcastMetrics,
+        identity: object = None,
+        user_id: int | None = None,
     ) -> None:
         self._frames: deque[SharedFrame] = deque()
         self._limit = queue_size
+        self._metrics = metrics
         self._waiter: asyncio.Future[None] | None = None
         self.evicted = False
         # Called once on eviction: the sender may be stuck writing to a reader that stopped,
@@ -104,6 +110,9 @@ class Subscriber:
     def _evict(self) -> None:
         self.evicted = True
         self._frames.clear()
+        # Counted here rather than in Hub.deliver: a subscriber's own frames (an error, a
+        # rate-limit answer) can overflow its queue too.
+        self._metrics.evicted()
         if self.on_evicted is not None:
             self.on_evicted()
         self._wake()
@@ -136,8 +145,9 @@ class Subscriber:
 
 
 class Hub:
-    def __init__(self, queue_size: int) -> None:
+    def __init__(self, queue_size: int, *, metrics: BroadcastMetrics | None = None) -> None:
         self._queue_size = queue_size
+        self._metrics = metrics if metrics is not None else Unmeasured()
         self._subscribers: set[Subscriber] = set()
         self._by_topic: dict[str, set[Subscriber]] = {}
         self._by_user: dict[int, set[Subscriber]] = {}
@@ -146,7 +156,7 @@ class Hub:
         self, identity: object = None, *, user_id: int | None = None, topics: Iterable[str] = ()
     ) -> Subscriber:
         """A new subscriber, on its user's topic (if signed in) and the topics given."""
-        subscriber = Subscriber(self._queue_size, identity, user_id)
+        subscriber = Subscriber(self._queue_size, self._metrics, identity, user_id)
         self._subscribers.add(subscriber)
         if user_id is not None:
             self._by_user.setdefault(user_id, set()).add(subscriber)
@@ -229,9 +239,17 @@ class Hub:
                 self.remove_topic(subscriber, topic)
 
     def _offer(self, frames_for: dict[Subscriber, list[SharedFrame]]) -> None:
-        evicted = [sub for sub, frames in frames_for.items() if not sub.offer_all(frames)]
+        delivered = 0
+        evicted = []
+        for subscriber, frames in frames_for.items():
+            if subscriber.offer_all(frames):
+                delivered += len(frames)
+            else:
+                evicted.append(subscriber)
         for subscriber in evicted:
             self.unsubscribe(subscriber)
+        # One count per delivery, not per recipient.
+        self._metrics.delivered(delivered)
         if evicted:
             logger.warning("evicted %d slow subscriber(s): send queue full", len(evicted))
 

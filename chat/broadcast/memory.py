@@ -6,17 +6,20 @@ from collections.abc import Sequence
 
 from chat.broadcast.base import (
     BroadcastBackend,
+    BroadcastMetrics,
     Envelope,
     FrameHandler,
     MessageSource,
     SignalHandler,
+    Unmeasured,
 )
 
 
 class MemoryBackend(BroadcastBackend):
-    def __init__(self) -> None:
+    def __init__(self, metrics: BroadcastMetrics | None = None) -> None:
         self._on_frame: FrameHandler | None = None
         self._on_signal: SignalHandler | None = None
+        self._metrics = metrics if metrics is not None else Unmeasured()
 
     async def start(
         self,
@@ -28,10 +31,12 @@ class MemoryBackend(BroadcastBackend):
         # One process sees every publish as it happens: there is nothing to replay.
         self._on_frame = on_frame
         self._on_signal = on_signal
+        self._metrics.broker_up(True)
 
     async def stop(self) -> None:
         self._on_frame = None
         self._on_signal = None
+        self._metrics.broker_up(False)
 
     async def publish_signal(self, signal: str) -> None:
         if self._on_signal is not None:

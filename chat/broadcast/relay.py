@@ -37,10 +37,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from chat.broadcast.base import (
     SIGNAL_MARK,
     BroadcastBackend,
+    BroadcastMetrics,
     Envelope,
     FrameHandler,
     MessageSource,
     SignalHandler,
+    Unmeasured,
 )
 from chat.events.records import Effect
 
@@ -133,9 +135,16 @@ class RelayTiming:
 
 
 class Relay(BroadcastBackend):
-    def __init__(self, transport: Transport, timing: RelayTiming | None = None) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        timing: RelayTiming | None = None,
+        *,
+        metrics: BroadcastMetrics | None = None,
+    ) -> None:
         self._transport = transport
         self._timing = timing or RelayTiming()
+        self._metrics = metrics if metrics is not None else Unmeasured()
         self._on_frame: FrameHandler | None = None
         self._on_signal: SignalHandler | None = None
         self._source: MessageSource | None = None
@@ -199,6 +208,7 @@ class Relay(BroadcastBackend):
                 self._transport.name,
             )
         self._connected.clear()
+        self._metrics.broker_up(False)
         self._on_frame = None
         self._on_signal = None
 
@@ -326,9 +336,12 @@ class Relay(BroadcastBackend):
                 # Subscribed first, then replay: whatever is published from now on arrives live.
                 replayed = await self._replay()
                 self.replayed += replayed
+                self._metrics.replayed(replayed)
                 self._healthy_at = time.monotonic()
                 self._connected.set()
+                self._metrics.broker_up(True)
                 if failures:
+                    self._metrics.broker_reconnected()
                     logger.warning(
                         "%s reconnected after %d attempt(s); replayed %d missed message(s)",
                         self._transport.name,
@@ -347,12 +360,14 @@ class Relay(BroadcastBackend):
                 failures += 1
                 logger.exception("%s listener failed; reconnecting", self._transport.name)
                 self._connected.clear()
+                self._metrics.broker_up(False)
             await self._transport.close()
             await asyncio.sleep(self._backoff(failures))
 
     def _lost(self, error: Exception, failures: int) -> None:
         was_connected = self._connected.is_set()
         self._connected.clear()
+        self._metrics.broker_up(False)
         if was_connected:
             logger.error(
                 "%s connection lost (%s); reconnecting, then replaying from the database",

@@ -84,6 +84,7 @@ async def create_message(request: Request) -> Response:
         payload = await read_json(request)
         retry_after = state["post_limiter"].take(rate_limit_key(principal, client_address(request)))
         if retry_after > 0:
+            state["metrics"].rate_limited("http")
             return rate_limited_response(retry_after)
         draft = parse_draft(payload, Limits.from_settings(settings)).by(account_of(request))
         path_room = _path_room(request)

@@ -23,6 +23,7 @@ from chat.auth.principal import GUEST, Principal, SignedIn, principal_of
 from chat.broadcast.hub import Hub, Subscriber
 from chat.errors import ClientError
 from chat.events.records import room_topic
+from chat.metrics import Metrics, NullMetrics
 from chat.ratelimit import Rate, TokenBucket
 from chat.responses import error_response
 from chat.rooms.service import RoomService
@@ -64,6 +65,7 @@ class _Connection:
     service: ChatService
     rooms: RoomService
     hub: Hub
+    metrics: Metrics | NullMetrics
     limits: Limits
     bucket: TokenBucket
     max_strikes: int
@@ -82,6 +84,7 @@ class _Connection:
 async def chat_socket(websocket: WebSocket) -> None:
     state = app_state(websocket)
     settings = state["settings"]
+    metrics = state["metrics"]
     origin = websocket.headers.get("origin")
     if not origin_allowed(
         origin,
@@ -96,19 +99,22 @@ async def chat_socket(websocket: WebSocket) -> None:
             origin,
             extra={"client": _client(websocket), "code": "origin_refused"},
         )
+        metrics.connection_refused("origin")
         await websocket.close(code=CLOSE_POLICY_VIOLATION)  # before accept: HTTP 403
         return
     principal = principal_of(websocket)
     denial = _denial(websocket, principal, settings)
     if denial is not None:
-        await websocket.send_denial_response(denial)
+        code, response = denial
+        metrics.connection_refused(code)
+        await websocket.send_denial_response(response)
         return
     address = websocket.client.host if websocket.client else "-"
     key = rate_limit_key(principal, address)
     connections = state["connections"]
     refused = connections.try_acquire(key)
     if refused is not None:
-        await _deny_too_many(websocket, refused)
+        metrics.connection_refused(await _deny_too_many(websocket, refused))
         return
     hub = state["hub"]
     account = principal.account if isinstance(principal, SignedIn) else None
@@ -116,20 +122,27 @@ async def chat_socket(websocket: WebSocket) -> None:
     subscriber = hub.subscribe(
         identity=principal, user_id=account.id if account is not None else None
     )
+    accepted = False
     try:
         for room_id in await state["rooms"].subscribed_room_ids(principal):
             hub.add_topic(subscriber, room_topic(room_id))
         await websocket.accept()
-        connection = _open_connection(websocket, subscriber, state, settings)
+        accepted = True
+        metrics.socket_opened()
+        connection = _open_connection(websocket, subscriber, state, metrics, settings)
         connection.principal = principal
         await _serve(connection)
     finally:
+        if accepted:
+            metrics.socket_closed()
         hub.unsubscribe(subscriber)
         connections.release(key)
 
 
-def _denial(websocket: WebSocket, principal: Principal, settings: Settings) -> Response | None:
-    """The HTTP answer to a handshake that may not open a socket, or None."""
+def _denial(
+    websocket: WebSocket, principal: Principal, settings: Settings
+) -> tuple[str, Response] | None:
+    """Why a handshake may not open a socket and the HTTP answer it gets, or None."""
     refused = websocket.scope.get("auth_refused")
     if isinstance(refused, Response):
         code = "invalid_token"
@@ -144,11 +157,15 @@ def _denial(websocket: WebSocket, principal: Principal, settings: Settings) -> R
         code,
         extra={"client": _client(websocket), "code": code},
     )
-    return refused
+    return code, refused
 
 
 def _open_connection(
-    websocket: WebSocket, subscriber: Subscriber, state: AppState, settings: Settings
+    websocket: WebSocket,
+    subscriber: Subscriber,
+    state: AppState,
+    metrics: Metrics | NullMetrics,
+    settings: Settings,
 ) -> _Connection:
     return _Connection(
         websocket=websocket,
@@ -156,6 +173,7 @@ def _open_connection(
         service=state["service"],
         rooms=state["rooms"],
         hub=state["hub"],
+        metrics=metrics,
         settings=settings,
         limits=Limits.from_settings(settings),
         bucket=TokenBucket(
@@ -166,7 +184,8 @@ def _open_connection(
     )
 
 
-async def _deny_too_many(websocket: WebSocket, refused: str) -> None:
+async def _deny_too_many(websocket: WebSocket, refused: str) -> str:
+    """Refuse the handshake with 429 or 503; returns the error code sent."""
     if refused == "per_address":
         error = ClientError("too_many_connections", "too many connections from your address")
         status = 429
@@ -185,6 +204,7 @@ async def _deny_too_many(websocket: WebSocket, refused: str) -> None:
         headers={"Retry-After": "5"},
     )
     await websocket.send_denial_response(response)
+    return error.code
 
 
 async def _serve(connection: _Connection) -> None:
@@ -277,6 +297,7 @@ def _within_rate(connection: _Connection, text: str | None) -> bool:
         connection.strikes = 0
         return True
     connection.strikes += 1
+    connection.metrics.rate_limited("socket")
     if connection.strikes == 1:
         logger.warning(
             "rate limiting %s",

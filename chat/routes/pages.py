@@ -54,6 +54,7 @@ async def post_message_form(request: Request) -> Response:
         require_poster(principal, settings)
         retry_after = state["post_limiter"].take(rate_limit_key(principal, client_address(request)))
         if retry_after > 0:
+            state["metrics"].rate_limited("http")
             raise TryLater(
                 "rate_limited",
                 "you are sending too fast; wait a moment and send again",

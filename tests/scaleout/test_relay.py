@@ -14,6 +14,7 @@ import pytest
 
 from chat.broadcast.base import Envelope
 from chat.broadcast.relay import BrokerUnavailable, Received, Relay, RelayTiming, Transport
+from chat.metrics import Metrics
 
 pytestmark = pytest.mark.anyio
 
@@ -206,3 +207,36 @@ async def test_signals_reach_every_node_live_and_are_never_replayed() -> None:
     finally:
         await a.relay.stop()
         await b.relay.stop()
+
+
+async def test_the_relay_reports_broker_state_reconnects_and_replays() -> None:
+    broker, database = Broker(), Database()
+    metrics = Metrics()
+    node = Node(broker, database)
+    node.relay = Relay(BrokerTransport(broker), FAST, metrics=metrics)
+
+    def read(name: str) -> float:
+        return metrics.registry.get_sample_value(name) or 0.0
+
+    assert read("chat_broker_up") == 0
+    await node.start()
+    try:
+        assert read("chat_broker_up") == 1
+        assert read("chat_relay_replays_total") == 1  # the replay after the first subscribe
+        assert read("chat_relay_replayed_messages_total") == 0
+        assert read("chat_broker_reconnects_total") == 0
+        broker.cut()
+        await until(lambda: not node.relay.ready)
+        assert read("chat_broker_up") == 0
+        database.commit(1)  # committed on another node while this one had no broker
+        database.commit(2)
+        broker.up = True
+        await until(lambda: node.relay.ready)
+        assert node.ids() == [1, 2]
+        assert read("chat_broker_up") == 1
+        assert read("chat_broker_reconnects_total") == 1
+        assert read("chat_relay_replays_total") == 2
+        assert read("chat_relay_replayed_messages_total") == 2
+    finally:
+        await node.relay.stop()
+    assert read("chat_broker_up") == 0

@@ -3,100 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 import httpx
-import psutil  # type: ignore[import-untyped]
 import pytest
 
 from tests.scaleout.clients import Collector, assert_exactly_once
 from tests.scaleout.conftest import GENEROUS_LIMITS
-from tests.support.database import REPO_ROOT
-from tests.support.services import free_port
+from tests.scaleout.workers import Workers, run_workers
 
 pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.anyio]
 
-START_TIMEOUT_S = 30.0
 MAX_CONNECTIONS = 40
-
-
-class Workers:
-    def __init__(self, process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
-        self.process = process
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.log_path = log_path
-
-    def worker_pids(self) -> list[int]:
-        return [child.pid for child in psutil.Process(self.process.pid).children()]
-
-    def worker_serving(self, client_port: int) -> int | None:
-        """The pid of the worker holding the server side of the client's TCP connection."""
-        for pid in self.worker_pids():
-            for connection in psutil.Process(pid).net_connections(kind="tcp"):
-                if connection.raddr and connection.raddr.port == client_port:
-                    return pid
-        return None
-
-    def stored_ids(self) -> list[int]:
-        with httpx.Client(base_url=self.url, timeout=5) as http:
-            page = http.get("/api/messages", params={"limit": 200}).json()
-        return [message["id"] for message in page["messages"]]
-
-    def log_tail(self) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-40:])
 
 
 @pytest.fixture
 def workers(tmp_path: Path, pg_url: str, redis_url: str, channel: str) -> Iterator[Workers]:
-    port = free_port()
     env = {
-        **os.environ,
         "CHAT_DATABASE_URL": pg_url,
         "CHAT_BROADCAST_URL": redis_url,
         "CHAT_BROADCAST_CHANNEL": channel,
         **GENEROUS_LIMITS,
     }
-    log_path = tmp_path / "uvicorn.log"
-    command = [
-        *(sys.executable, "-m", "uvicorn", "chat.app:create_app", "--factory"),
-        *("--workers", "2", "--ws", "chat.transport:ChatWebSocketProtocol"),
-        *("--host", "127.0.0.1", "--port", str(port)),
-    ]
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    server = Workers(process, port, log_path)
-    try:
-        _wait_until_both_workers_serve(server)
+    with run_workers(tmp_path, env) as server:
         yield server
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-            raise
-
-
-def _wait_until_both_workers_serve(server: Workers) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise RuntimeError(f"uvicorn exited\n{server.log_tail()}")
-        if server.log_path.read_text(errors="replace").count("Application startup complete") >= 2:
-            return
-        time.sleep(0.1)
-    raise TimeoutError(f"two workers did not start within {START_TIMEOUT_S}s\n{server.log_tail()}")
 
 
 async def test_two_workers_serve_the_page_and_share_one_room(workers: Workers) -> None:

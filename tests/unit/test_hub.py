@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import pytest
 
-from chat.broadcast.base import Envelope
+from chat.broadcast.base import Envelope, Unmeasured
 from chat.broadcast.hub import Hub, Subscriber
 from chat.events.records import Effect, room_topic, user_topic
 from chat.wire import SharedFrame
@@ -228,3 +228,35 @@ def test_close_matching_stops_delivery_at_once_and_asks_the_connection_to_close(
     assert closed == [(4401, "revoked")]
     assert doomed.pending == 0
     assert spared.pending == 1
+
+
+class Counted(Unmeasured):
+    def __init__(self) -> None:
+        self.deliveries: list[int] = []
+        self.evictions = 0
+
+    def delivered(self, count: int) -> None:
+        self.deliveries.append(count)
+
+    def evicted(self) -> None:
+        self.evictions += 1
+
+
+def test_deliveries_are_counted_once_per_batch_and_evictions_once_each() -> None:
+    metrics = Counted()
+    hub = Hub(queue_size=2, metrics=metrics)
+    slow, _fast, _other = (
+        hub.subscribe(topics=[ROOM]),
+        hub.subscribe(topics=[ROOM]),
+        hub.subscribe(topics=[ROOM]),
+    )
+    hub.deliver(batch("a", "b"))
+    assert metrics.deliveries == [6]  # one call for 2 frames x 3 subscribers
+    hub.unsubscribe(_fast)
+    hub.unsubscribe(_other)
+    slow.offer("an error frame for slow alone")  # its own frame overflows its queue
+    assert slow.evicted
+    assert metrics.evictions == 1
+    hub.deliver(batch("c"))  # the evicted subscriber leaves without being counted again
+    assert metrics.evictions == 1
+    assert metrics.deliveries == [6, 0]

@@ -2,7 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from chat.security import csrf_token_matches, new_csrf_token, origin_allowed, safe_next_path
+from chat.security import (
+    bearer_token_matches,
+    csrf_token_matches,
+    new_csrf_token,
+    origin_allowed,
+    safe_next_path,
+)
 
 HOST = "chat.example:8080"
 
@@ -97,3 +103,24 @@ def test_csrf_tokens() -> None:
 )
 def test_next_only_allows_local_paths(candidate: str | None, expected: str) -> None:
     assert safe_next_path(candidate) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("Bearer tok-en.1", True),
+        ("bearer tok-en.1", True),
+        ("BEARER  tok-en.1 ", True),
+        ("Bearer tok-en.2", False),
+        ("Bearer tok-en.1x", False),
+        ("Bearer tok-en.", False),
+        ("Bearer ", False),
+        ("Basic tok-en.1", False),
+        ("tok-en.1", False),
+        ("Bearer tök-en.1", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_bearer_tokens(header: str | None, expected: bool) -> None:
+    assert bearer_token_matches(header, "tok-en.1") is expected

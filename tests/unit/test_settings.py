@@ -38,8 +38,41 @@ def test_environment_is_read() -> None:
         ({"CHAT_SQLITE_SYNCHRONOUS": "fast"}, "CHAT_SQLITE_SYNCHRONOUS must be one of"),
         ({"CHAT_ALLOWED_ORIGINS": "example.com"}, "CHAT_ALLOWED_ORIGINS entries"),
         ({"CHAT_MAX_FRAME_BYTES": "100000"}, "must not exceed CHAT_MAX_PROTOCOL_FRAME_BYTES"),
+        ({"CHAT_METRICS": "maybe"}, "CHAT_METRICS must be true or false, got 'maybe'"),
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], fragment: str) -> None:
     with pytest.raises(SettingsError, match=fragment.replace("(", r"\(")):
         Settings.from_env(env)
+
+
+def test_metrics_are_off_and_tokenless_by_default() -> None:
+    settings = Settings.from_env({})
+    assert settings.metrics is False
+    assert settings.metrics_token is None
+    assert settings.prometheus_multiproc_dir is None
+
+
+def test_metrics_settings_are_read() -> None:
+    settings = Settings.from_env(
+        {
+            "CHAT_METRICS": "true",
+            "CHAT_METRICS_TOKEN": " abc.DEF-123~_+/== ",
+            "PROMETHEUS_MULTIPROC_DIR": "/run/chat-metrics",
+        }
+    )
+    assert settings.metrics is True
+    assert settings.metrics_token == "abc.DEF-123~_+/=="
+    assert settings.prometheus_multiproc_dir == "/run/chat-metrics"
+
+
+@pytest.mark.parametrize("token", ["has space", 'quote"', "ünïcode", "=leading"])
+def test_a_bad_metrics_token_is_refused_without_being_repeated(token: str) -> None:
+    with pytest.raises(SettingsError, match="CHAT_METRICS_TOKEN must be a bearer token") as error:
+        Settings.from_env({"CHAT_METRICS_TOKEN": token})
+    assert token not in str(error.value)
+
+
+def test_the_metrics_token_stays_out_of_the_settings_repr() -> None:
+    settings = Settings.from_env({"CHAT_METRICS_TOKEN": "very-secret"})
+    assert "very-secret" not in repr(settings)
