@@ -15,6 +15,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chat.broadcast.base import BroadcastBackend, Envelope
@@ -102,7 +103,10 @@ class ChatService:
         the same `not_found`."""
         if draft.room_id is not None:
             return draft
-        room_id = await self._directory.id_of(draft.room)
+        try:
+            room_id = await self._directory.id_of(draft.room)
+        except (SQLAlchemyError, OSError) as error:
+            raise StorageUnavailable(f"the room could not be looked up: {error}") from error
         if room_id is None:
             error = not_found()
             error.client_id = draft.client_id

@@ -8,9 +8,12 @@ from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chat.rooms.names import GENERAL
 from chat.rooms.repository import RoomRepository
 
 CAPACITY = 100_000
+# The rooms migration creates general with id 1, and a room is never renamed nor deleted.
+GENERAL_ID = 1
 
 
 class RoomDirectory:
@@ -18,6 +21,7 @@ class RoomDirectory:
         self._sessionmaker = sessionmaker
         self._names: OrderedDict[int, str] = OrderedDict()
         self._ids: dict[str, int] = {}
+        self.remember(GENERAL_ID, GENERAL)
 
     def remember(self, room_id: int, name: str) -> None:
         self._names[room_id] = name

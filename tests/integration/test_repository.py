@@ -17,6 +17,9 @@ pytestmark = BOTH_ENGINES
 
 ROWS = 2_345
 
+# The room the migrations create (general); every message here lives in it.
+GENERAL = 1
+
 
 @pytest.fixture
 async def sessionmaker(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
@@ -25,7 +28,9 @@ async def sessionmaker(settings: Settings) -> AsyncIterator[async_sessionmaker[A
     async with factory.begin() as session:
         now = datetime.now(UTC)
         await MessageRepository(session).add_new(
-            NewMessage(body=f"message {n}", author=None, client_id=f"k{n}", created_at=now)
+            NewMessage(
+                body=f"message {n}", author=None, client_id=f"k{n}", created_at=now, room_id=GENERAL
+            )
             for n in range(ROWS)
         )
     yield factory
@@ -39,7 +44,7 @@ async def test_paging_backwards_visits_every_row_once(
     seen: list[int] = []
     async with sessionmaker() as session:
         repository = MessageRepository(session)
-        page = await repository.newest(100)
+        page = await repository.newest(GENERAL, 100)
         assert not page.has_newer
         while True:
             ids = [row.id for row in page.messages]
@@ -47,7 +52,7 @@ async def test_paging_backwards_visits_every_row_once(
             seen = ids + seen
             if not page.has_older:
                 break
-            page = await repository.before(ids[0], 100)
+            page = await repository.before(GENERAL, ids[0], 100)
             assert page.has_newer
     assert seen == list(range(1, ROWS + 1))
 
@@ -61,7 +66,7 @@ async def test_paging_forwards_visits_every_row_once(
     async with sessionmaker() as session:
         repository = MessageRepository(session)
         while True:
-            page = await repository.after(cursor, 77)
+            page = await repository.after(GENERAL, cursor, 77)
             ids = [row.id for row in page.messages]
             assert ids == sorted(ids)
             assert page.has_older == (cursor > 0)
@@ -76,16 +81,16 @@ async def test_paging_forwards_visits_every_row_once(
 async def test_edges(sessionmaker: async_sessionmaker[AsyncSession]) -> None:
     async with sessionmaker() as session:
         repository = MessageRepository(session)
-        past_end = await repository.after(ROWS, 10)
+        past_end = await repository.after(GENERAL, ROWS, 10)
         assert past_end.messages == []
         assert past_end.has_older and not past_end.has_newer
-        before_start = await repository.before(1, 10)
+        before_start = await repository.before(GENERAL, 1, 10)
         assert before_start.messages == []
         assert not before_start.has_older and before_start.has_newer
-        first = await repository.before(3, 10)
+        first = await repository.before(GENERAL, 3, 10)
         assert [row.id for row in first.messages] == [1, 2]
         assert not first.has_older and first.has_newer
-        beyond = await repository.before(10**12, 5)
+        beyond = await repository.before(GENERAL, 10**12, 5)
         assert [row.id for row in beyond.messages] == list(range(ROWS - 4, ROWS + 1))
 
 
@@ -102,10 +107,14 @@ async def test_add_new_skips_stored_client_ids_and_keeps_the_order(
 ) -> None:
     now = datetime.now(UTC)
     drafts = [
-        NewMessage(body="fresh a", author=None, client_id="fresh-a", created_at=now),
-        NewMessage(body="again", author=None, client_id="k7", created_at=now),
-        NewMessage(body="no key", author=None, client_id=None, created_at=now),
-        NewMessage(body="fresh b", author=None, client_id="fresh-b", created_at=now),
+        NewMessage(
+            body="fresh a", author=None, client_id="fresh-a", created_at=now, room_id=GENERAL
+        ),
+        NewMessage(body="again", author=None, client_id="k7", created_at=now, room_id=GENERAL),
+        NewMessage(body="no key", author=None, client_id=None, created_at=now, room_id=GENERAL),
+        NewMessage(
+            body="fresh b", author=None, client_id="fresh-b", created_at=now, room_id=GENERAL
+        ),
     ]
     async with sessionmaker.begin() as session:
         stored = await MessageRepository(session).add_new(drafts)
@@ -118,6 +127,6 @@ async def test_add_new_skips_stored_client_ids_and_keeps_the_order(
     # Each returned id is the row that holds that body (a skipped row may leave a gap).
     created = [(record.id, record.body) for record, is_new in stored if is_new]
     async with sessionmaker() as session:
-        page = await MessageRepository(session).after(ROWS, 10)
+        page = await MessageRepository(session).after(GENERAL, ROWS, 10)
     assert [(row.id, row.body) for row in page.messages] == created
     assert [body for _, body in created] == ["fresh a", "no key", "fresh b"]

@@ -10,14 +10,19 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from sqlalchemy import event
 
+from chat.broadcast.base import Envelope
 from chat.broadcast.memory import MemoryBackend
 from chat.db import create_engine, create_sessionmaker
 from chat.rendering import MessageRenderer, create_environment
 from chat.resources import templates_dir
+from chat.rooms.directory import RoomDirectory
 from chat.schemas import Draft, HistoryQuery
 from chat.services import ChatService, PostResult
 from chat.settings import Settings
 from chat.writer import StorageUnavailable, WriterClosed
+
+# The room the migrations create; drafts name no room, so they go there.
+GENERAL = 1
 
 
 class Harness:
@@ -31,15 +36,16 @@ class Harness:
             sessionmaker=create_sessionmaker(self.engine),
             backend=self.backend,
             renderer=MessageRenderer(create_environment(templates_dir())),
+            directory=RoomDirectory(create_sessionmaker(self.engine)),
         )
         event.listen(self.engine.sync_engine, "commit", self._count_commit)
 
     def _count_commit(self, _connection: object) -> None:
         self.commits += 1
 
-    def on_frames(self, frames: Sequence[str]) -> None:
-        for frame in frames:
-            self.on_frame(frame)
+    def on_frames(self, envelopes: Sequence[Envelope]) -> None:
+        for envelope in envelopes:
+            self.on_frame(envelope.frame)
 
     def on_frame(self, frame: str) -> None:
         message = json.loads(frame)
@@ -158,10 +164,12 @@ async def test_resend_after_commit_returns_the_stored_message(harness: Harness) 
 async def test_history_pages(harness: Harness) -> None:
     for n in range(5):
         await harness.service.post(Draft(body=f"h{n}"))
-    page = await harness.service.history(HistoryQuery(limit=2))
+    page = await harness.service.history(GENERAL, "general", HistoryQuery(limit=2))
     assert [m.body for m in page.messages] == ["h3", "h4"]
     assert (page.older_cursor, page.newer_cursor) == (page.messages[0].id, page.messages[1].id)
-    empty = await harness.service.history(HistoryQuery(limit=2, after=page.newer_cursor))
+    empty = await harness.service.history(
+        GENERAL, "general", HistoryQuery(limit=2, after=page.newer_cursor)
+    )
     assert empty.messages == [] and empty.newer_cursor == page.newer_cursor
 
 
@@ -178,8 +186,10 @@ async def test_history_reads_send_no_begin(harness: Harness) -> None:
 
     event.listen(engine, "before_cursor_execute", record)
     try:
-        page = await harness.service.history(HistoryQuery(limit=2))
-        older = await harness.service.history(HistoryQuery(limit=2, before=page.messages[0].id))
+        page = await harness.service.history(GENERAL, "general", HistoryQuery(limit=2))
+        older = await harness.service.history(
+            GENERAL, "general", HistoryQuery(limit=2, before=page.messages[0].id)
+        )
     finally:
         event.remove(engine, "before_cursor_execute", record)
     assert [m.body for m in older.messages] == ["r0"]
@@ -223,14 +233,16 @@ async def test_a_locked_database_fails_the_post_keeps_reads_and_recovers(
         try:
             with pytest.raises(StorageUnavailable):
                 await harness.service.post(Draft(body="not stored", client_id="retry-me"))
-            page = await harness.service.history(HistoryQuery(limit=10))  # reads still work
+            page = await harness.service.history(
+                GENERAL, "general", HistoryQuery(limit=10)
+            )  # reads still work
             assert [m.body for m in page.messages] == ["before"]
         finally:
             locker.execute("ROLLBACK")
             locker.close()
         retried = await harness.service.post(Draft(body="not stored", client_id="retry-me"))
         assert retried.created
-        page = await harness.service.history(HistoryQuery(limit=10))
+        page = await harness.service.history(GENERAL, "general", HistoryQuery(limit=10))
         assert [m.body for m in page.messages] == ["before", "not stored"]
         assert [m["id"] for m in harness.published] == [kept.message.id, retried.message.id]
     finally:

@@ -68,10 +68,6 @@ async def execute(url: str, *statements: str) -> None:
         await connection.close()
 
 
-# The rooms migration 0004 creates (general, id 1).
-MIGRATED_ROOMS = 1
-
-
 class PostgresDatabase:
     """One migrated database of this test run; `fresh()` empties it for the next test."""
 
@@ -87,17 +83,16 @@ class PostgresDatabase:
 
     def fresh(self) -> str:
         """Back to the state right after the migrations: every table emptied and ids restarted
-        at 1, except the rooms the migrations made (general); returns the SQLAlchemy URL."""
-        tables = ", ".join(
-            table.name for table in Base.metadata.sorted_tables if table.name != "rooms"
-        )
+        at 1, and the general room the rooms migration (0004) creates; returns the URL."""
+        tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
         run_async(
             lambda: execute(
                 self.url,
                 f"TRUNCATE {tables} RESTART IDENTITY CASCADE",
-                f"DELETE FROM rooms WHERE id > {MIGRATED_ROOMS}",
-                f"SELECT setval('rooms_id_seq', {MIGRATED_ROOMS})",
-                "UPDATE rooms SET title = 'General', topic = '', archived = false",
+                "INSERT INTO rooms (id, name, title, topic, visibility, kind, archived, "
+                "is_default, created_at) VALUES (1, 'general', 'General', '', 'public', 'room', "
+                "false, true, now())",
+                "SELECT setval('rooms_id_seq', 1)",
             )
         )
         return self.url
