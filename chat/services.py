@@ -108,9 +108,9 @@ class ChatService:
         except (SQLAlchemyError, OSError) as error:
             raise StorageUnavailable(f"the room could not be looked up: {error}") from error
         if room_id is None:
-            error = not_found()
-            error.client_id = draft.client_id
-            raise error
+            missing = not_found()
+            missing.client_id = draft.client_id
+            raise missing
         return draft.in_room(draft.room, room_id)
 
     async def post_in_order(self, draft: Draft, on_done: PostCallback) -> None:

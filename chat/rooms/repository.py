@@ -230,6 +230,12 @@ class RoomRepository:
         return {(int(row.room_id), int(row.user_id)): _membership(row) for row in rows}
 
     async def members(self, room_id: int) -> list[Member]:
+        return (await self.members_of_rooms([room_id])).get(room_id, [])
+
+    async def members_of_rooms(self, room_ids: Sequence[int]) -> dict[int, list[Member]]:
+        """The members of each of these rooms, by username, in one query."""
+        if not room_ids:
+            return {}
         statement = (
             select(
                 _memberships,
@@ -238,21 +244,23 @@ class RoomRepository:
                 _users.c.role.label("account_role"),
             )
             .join(_users, _users.c.id == _memberships.c.user_id)
-            .where(_memberships.c.room_id == room_id)
+            .where(_memberships.c.room_id.in_(sorted(set(room_ids))))
             .order_by(_users.c.username)
         )
-        return [
-            Member(
-                membership=_membership(row),
-                account=Account(
-                    id=int(row.user_id),
-                    username=row.username,
-                    display_name=row.display_name,
-                    role=row.account_role,
-                ),
+        members: dict[int, list[Member]] = {}
+        for row in await self._session.execute(statement):
+            members.setdefault(int(row.room_id), []).append(
+                Member(
+                    membership=_membership(row),
+                    account=Account(
+                        id=int(row.user_id),
+                        username=row.username,
+                        display_name=row.display_name,
+                        role=row.account_role,
+                    ),
+                )
             )
-            for row in await self._session.execute(statement)
-        ]
+        return members
 
     async def add_member(
         self, *, room_id: int, user_id: int, role: str, now: datetime, last_read_id: int

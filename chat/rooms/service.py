@@ -119,20 +119,23 @@ class RoomService:
         user_id = principal.account.id if isinstance(principal, SignedIn) else None
         async with self._reading() as session:
             repository = RoomRepository(session)
-            summaries = await repository.visible_rooms(user_id)
-            views = []
-            for summary in summaries:
-                access = RoomAccess.of(
+            summaries = [
+                summary
+                for summary in await repository.visible_rooms(user_id)
+                if RoomAccess.of(
                     principal, summary.room, summary.membership, self._guest_access
-                )
-                if not access.can_see():
-                    continue
-                members = (
-                    tuple(member.account for member in await repository.members(summary.room.id))
-                    if summary.room.is_dm
-                    else ()
-                )
-                views.append(RoomView(summary, members))
+                ).can_see()
+            ]
+            dm_members = await repository.members_of_rooms(
+                [summary.room.id for summary in summaries if summary.room.is_dm]
+            )
+        views = [
+            RoomView(
+                summary,
+                tuple(member.account for member in dm_members.get(summary.room.id, [])),
+            )
+            for summary in summaries
+        ]
         return views
 
     async def view(self, access: RoomAccess) -> RoomView:
