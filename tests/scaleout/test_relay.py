@@ -18,6 +18,7 @@ from chat.metrics import Metrics
 
 pytestmark = pytest.mark.anyio
 
+TOPIC = "r:1"
 FAST = RelayTiming(backoff_initial=0.01, backoff_max=0.05, start_wait=2.0)
 
 
@@ -29,14 +30,14 @@ class Database:
 
     def commit(self, message_id: int) -> Envelope:
         self.rows[message_id] = f"frame {message_id}"
-        return Envelope(message_id, self.rows[message_id])
+        return Envelope(message_id, TOPIC, self.rows[message_id])
 
     async def latest_id(self) -> int:
         return max(self.rows, default=0)
 
     async def envelopes_after(self, after: int, limit: int) -> list[Envelope]:
         ids = sorted(i for i in self.rows if i > after)[:limit]
-        return [Envelope(i, self.rows[i]) for i in ids]
+        return [Envelope(i, TOPIC, self.rows[i]) for i in ids]
 
 
 class Broker:
@@ -77,7 +78,7 @@ class BrokerTransport(Transport):
         if not self.broker.up:
             raise BrokerUnavailable("down")
         for queue in self.broker.subscribers:
-            queue.put_nowait([Received(e.id, e.frame) for e in envelopes])
+            queue.put_nowait([Received(e.seq, e.frame, topic=e.topic) for e in envelopes])
 
     async def publish_line(self, line: str) -> None:
         if not self.broker.up:
@@ -100,7 +101,9 @@ class Node:
 
     async def start(self) -> None:
         await self.relay.start(
-            self.frames.extend, on_signal=self.signals.append, source=self.database
+            lambda envelopes: self.frames.extend(e.frame for e in envelopes),
+            on_signal=self.signals.append,
+            source=self.database,
         )
 
     async def post(self, message_id: int) -> None:
