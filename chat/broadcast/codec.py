@@ -34,12 +34,12 @@ def line(envelope: Envelope) -> str:
 
 
 def batch(envelopes: Sequence[Envelope]) -> str:
-    return "\\n".join(line(envelope) for envelope in envelopes)
+    return "\n".join(line(envelope) for envelope in envelopes)
 
 
 def decode(payload: str) -> list[Received]:
     received = []
-    for text in payload.split("\\n"):
+    for text in payload.split("\n"):
         if text.startswith(SIGNAL_MARK):
             received.append(Received(0, None, signal=text[len(SIGNAL_MARK) :]))
             continue
