@@ -14,11 +14,14 @@ import httpx
 import pytest
 from sqlalchemy import event
 
+from chat.broadcast.base import Envelope
 from chat.broadcast.memory import MemoryBackend
 from chat.broadcast.postgres import asyncpg_dsn
 from chat.db import create_engine, create_sessionmaker
+from chat.models import Base
 from chat.rendering import MessageRenderer, create_environment
 from chat.resources import templates_dir
+from chat.rooms.directory import RoomDirectory
 from chat.schemas import Draft
 from chat.services import ChatService
 from chat.settings import Settings
@@ -59,7 +62,10 @@ def test_alembic_cli_migrates_postgres_both_ways(postgres_database: PostgresData
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert tables(url) == {"alembic_version", "messages"}
+    assert tables(url) == {
+        "alembic_version",
+        *(table.name for table in Base.metadata.tables.values()),
+    }
     assert schema_differences(url) == []
     downgrade(url, "base")
     assert tables(url) == {"alembic_version"}
@@ -88,14 +94,15 @@ class Writer:
             sessionmaker=create_sessionmaker(self.engine),
             backend=self.backend,
             renderer=MessageRenderer(create_environment(templates_dir())),
+            directory=RoomDirectory(create_sessionmaker(self.engine)),
         )
         event.listen(self.engine.sync_engine, "commit", self._count_commit)
 
     def _count_commit(self, _connection: object) -> None:
         self.commits += 1
 
-    def _on_frames(self, frames: Sequence[str]) -> None:
-        self.published.extend(json.loads(frame)["id"] for frame in frames)
+    def _on_frames(self, envelopes: Sequence[Envelope]) -> None:
+        self.published.extend(json.loads(envelope.frame)["id"] for envelope in envelopes)
 
     async def start(self) -> None:
         await self.backend.start(self._on_frames)
@@ -140,8 +147,8 @@ async def test_client_id_stored_by_another_writer_meanwhile_is_retried(
         transaction = other.transaction()
         await transaction.start()
         their_id = await other.fetchval(
-            "INSERT INTO messages (body, client_id, created_at) "
-            "VALUES ('theirs', 'raced', now()) RETURNING id"
+            "INSERT INTO messages (body, client_id, created_at, room_id) "
+            "VALUES ('theirs', 'raced', now(), 1) RETURNING id"
         )
         ours = asyncio.create_task(writer.service.post(Draft(body="ours", client_id="raced")))
         await asyncio.sleep(0.5)  # our insert is now waiting on their lock
