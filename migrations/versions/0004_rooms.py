@@ -55,7 +55,10 @@ def _create_rooms() -> None:
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_rooms")),
         sa.ForeignKeyConstraint(
-            ["created_by"], ["users.id"], name=op.f("fk_rooms_created_by_users"), ondelete="SET NULL"
+            ["created_by"],
+            ["users.id"],
+            name=op.f("fk_rooms_created_by_users"),
+            ondelete="SET NULL",
         ),
         sa.UniqueConstraint("name", name=op.f("uq_rooms_name")),
         sqlite_autoincrement=True,
