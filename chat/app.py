@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
@@ -27,8 +27,11 @@ from chat.auth.revocations import Revocations
 from chat.auth.service import AccountService
 from chat.auth.sso import SingleSignOn
 from chat.auth.throttle import SignInThrottle
+from chat.broadcast.base import Envelope
 from chat.broadcast.factory import create_backend
 from chat.broadcast.hub import Hub
+from chat.conversation import routes as conversation
+from chat.conversation.service import ConversationService
 from chat.db import create_engine, create_sessionmaker
 from chat.events import routes as events
 from chat.headers import SecurityHeadersMiddleware
@@ -45,6 +48,7 @@ from chat.rooms.service import RoomService
 from chat.routes import api, pages
 from chat.routes import metrics as metrics_route
 from chat.routes.chatsocket import chat_socket
+from chat.schemas import Limits
 from chat.services import ChatService
 from chat.settings import Settings
 from chat.startup import StartupRefusalMiddleware
@@ -98,6 +102,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             guest_access=settings.guest_access,
             publish=service.publish_events,
         )
+        talk = ConversationService(
+            sessionmaker=sessionmaker,
+            chat=service,
+            limits=Limits.from_settings(settings),
+            edit_window_seconds=settings.edit_window_seconds,
+        )
         revocations = Revocations(
             hub=hub, backend=backend, recheck_seconds=settings.auth_recheck_seconds
         )
@@ -111,7 +121,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             on_created=rooms.join_default_rooms,
         )
         sso = _single_sign_on(settings, sessionmaker, accounts)
-        await backend.start(hub.deliver, on_signal=revocations.on_signal, source=service)
+
+        def on_changes(envelopes: Sequence[Envelope]) -> None:
+            service.on_changes(envelopes)  # forget renderings of edited and deleted messages
+            hub.deliver(envelopes)
+
+        await backend.start(on_changes, on_signal=revocations.on_signal, source=service)
         service.start()
         revocations.start(accounts.still_valid)
         audit = SubscriptionAudit(hub=hub, rooms=rooms, interval=settings.auth_recheck_seconds)
@@ -130,6 +145,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 hub=hub,
                 service=service,
                 rooms=rooms,
+                conversation=talk,
                 accounts=accounts,
                 sso=sso,
                 throttle=SignInThrottle(),
@@ -230,7 +246,30 @@ def _room_routes() -> list[Route]:
             name="remove_member",
         ),
         Route("/api/rooms/{room}/read", room_api.mark_read, methods=["POST"], name="read"),
+        *_message_routes(),
         Route("/api/dms", room_api.start_direct_message, methods=["POST"], name="dms"),
+    ]
+
+
+def _message_routes() -> list[Route]:
+    one = "/api/rooms/{room}/messages/{message_id}"
+    return [
+        Route(one, conversation.show_message, methods=["GET"], name="message"),
+        Route(one, conversation.edit_message, methods=["PATCH"], name="edit_message"),
+        Route(one, conversation.delete_message, methods=["DELETE"], name="delete_message"),
+        Route(f"{one}/history", conversation.message_history, methods=["GET"], name="versions"),
+        Route(
+            f"{one}/reactions/{{emoji}}",
+            conversation.add_reaction,
+            methods=["PUT"],
+            name="reaction",
+        ),
+        Route(
+            f"{one}/reactions/{{emoji}}",
+            conversation.remove_reaction,
+            methods=["DELETE"],
+            name="remove_reaction",
+        ),
     ]
 
 

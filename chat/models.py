@@ -260,6 +260,67 @@ class Message(Base):
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
     room_id: Mapped[int] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"), nullable=False)
+    # The message this one answers (same room).
+    reply_to: Mapped[int | None] = mapped_column(
+        ForeignKey("messages.id", ondelete="SET NULL"), nullable=True
+    )
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # A deleted message keeps its row (the history's order and ids) but not its body.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    deleted_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), nullable=True
+    )
+    # Bumped by every edit, delete and reaction: what a rendering is cached under.
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # An owner or moderator wrote @room: every member is mentioned.
+    mentions_room: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
 
     def __repr__(self) -> str:
         return f"Message(id={self.id!r}, author={self.author!r}, body={self.body[:40]!r})"
+
+
+class MessageVersion(Base):
+    """A body a message had before an edit, kept for the room's moderators. Gone with the
+    message's body when it is deleted."""
+
+    __tablename__ = "message_versions"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    body: Mapped[str] = mapped_column(Text, nullable=False)
+    # When this body was written (the message's creation, or the edit before).
+    written_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    replaced_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class Reaction(Base):
+    """One person's emoji on one message (at most one of each emoji per person)."""
+
+    __tablename__ = "reactions"
+
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    emoji: Mapped[str] = mapped_column(String(32), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+class Mention(Base):
+    """A member named with @username in a message: counted apart from unread."""
+
+    __tablename__ = "mentions"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    room_id: Mapped[int] = mapped_column(
+        ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True
+    )
+    message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )

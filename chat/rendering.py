@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -14,6 +15,36 @@ from markupsafe import Markup, escape
 _LINK_START = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>\"'`]+")
 _TRAILING_PUNCTUATION = ".,;:!?*"
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
+
+
+# @username (the account name syntax) or @room, not inside a word or an e-mail address.
+_MENTION = re.compile(r"(?<![\w@.])@([a-z0-9_][a-z0-9_.-]{0,31})(?![\w-])")
+
+
+def render_body(text: str) -> Markup:
+    """A message body as HTML: escaped, http(s)/www links, @mentions marked up.
+
+    Mentions are marked where the text has the syntax of one; whether the name is an account
+    (and a member) decides the mention counts, not this markup."""
+    return highlight_mentions(linkify(text))
+
+
+def highlight_mentions(html: Markup) -> Markup:
+    """Wrap @names in the text of already escaped HTML (never inside a tag: `<a>` attributes
+    hold no bare `@name` because the link's text is outside them, and escaping turned every
+    `<` of the body into `&lt;`)."""
+    if "@" not in html:
+        return html
+    parts = re.split(r"(<[^>]*>)", str(html))
+    for index in range(0, len(parts), 2):  # even indexes are text between tags
+        parts[index] = _MENTION.sub(_mention_span, parts[index])
+    return Markup("".join(parts))
+
+
+def _mention_span(match: re.Match[str]) -> str:
+    name = match.group(1).rstrip(".")
+    trailing = match.group(1)[len(name) :]
+    return f'<span class="mention" data-mention="{name}">@{name}</span>{trailing}'
 
 
 def linkify(text: str) -> Markup:
@@ -80,6 +111,7 @@ def create_environment(templates_dir: Path) -> jinja2.Environment:
         lstrip_blocks=True,
     )
     environment.filters["linkify"] = linkify
+    environment.filters["render_body"] = render_body
     return environment
 
 
@@ -94,6 +126,22 @@ class HasPublicName(Protocol):
 
     @property
     def display_name(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MessageState:
+    """What happened to a message since it was written, as the fragment shows it."""
+
+    edited_at: str | None = None  # wire format
+    deleted: bool = False
+    deleted_by: str | None = None  # a display name, when someone else deleted it
+    reply_to: int | None = None
+    reply_author: str | None = None
+    reply_excerpt: str = ""
+    reply_deleted: bool = False
+
+
+UNCHANGED = MessageState()
 
 
 class MessageRenderer:
@@ -112,6 +160,9 @@ class MessageRenderer:
         created_at: str,
         client_id: str | None = None,
         user: HasPublicName | None = None,
+        state: MessageState | None = None,
     ) -> Markup:
-        html: Markup = self._message(message_id, body, author, created_at, client_id, user)
+        html: Markup = self._message(
+            message_id, body, author, created_at, client_id, user, state or UNCHANGED
+        )
         return html

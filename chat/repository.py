@@ -3,27 +3,53 @@
 It receives its session and never commits: the caller owns the transaction.
 Pages are keyset queries on the primary key, never OFFSET. Queries are Core statements that
 return plain records: a page is read on every history request and every message is written
-once, and ORM identity tracking would buy nothing for rows that never change.
+once, and ORM identity tracking would buy nothing. A message changes only through the methods
+under "changes to stored messages", each bumping its `version`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Row, Select, Table, exists, insert, select
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    Table,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.expression import Executable
 
 from chat.auth.principal import Account
-from chat.models import Message, User
+from chat.models import Mention, Message, MessageVersion, Reaction, User
 
 _messages = cast(Table, Message.__table__)
 _users = cast(Table, User.__table__)
-# Messages with their author's account (if any): every read joins users by primary key.
-_WITH_AUTHOR = _messages.outerjoin(_users, _users.c.id == _messages.c.user_id)
+_versions = cast(Table, MessageVersion.__table__)
+_reactions = cast(Table, Reaction.__table__)
+_mentions = cast(Table, Mention.__table__)
+_deleter = _users.alias("deleter")
+_replied = _messages.alias("replied")
+# How much of an answered message a reply quotes.
+EXCERPT_CHARS = 120
+# Messages with their author's account (if any), who deleted them, and the message they
+# answer: every read joins these by primary key.
+_WITH_AUTHOR = (
+    _messages.outerjoin(_users, _users.c.id == _messages.c.user_id)
+    .outerjoin(_deleter, _deleter.c.id == _messages.c.deleted_by)
+    .outerjoin(_replied, _replied.c.id == _messages.c.reply_to)
+)
 _COLUMNS = (
     _messages.c.id,
     _messages.c.body,
@@ -32,10 +58,59 @@ _COLUMNS = (
     _messages.c.created_at,
     _messages.c.user_id,
     _messages.c.room_id,
+    _messages.c.reply_to,
+    _messages.c.edited_at,
+    _messages.c.deleted_at,
+    _messages.c.deleted_by,
+    _messages.c.version,
+    _messages.c.mentions_room,
     _users.c.username,
     _users.c.display_name,
     _users.c.role,
+    _deleter.c.username.label("deleter_username"),
+    _deleter.c.display_name.label("deleter_display_name"),
+    _deleter.c.role.label("deleter_role"),
+    func.substr(_replied.c.body, 1, EXCERPT_CHARS).label("reply_excerpt"),
+    _replied.c.author.label("reply_author"),
+    _replied.c.user_id.label("reply_user_id"),
+    _replied.c.deleted_at.label("reply_deleted_at"),
 )
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRef:
+    """The message a reply answers, as the reply quotes it."""
+
+    id: int
+    excerpt: str  # empty once the original is deleted
+    author: str | None
+    user_id: int | None
+    deleted: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "excerpt": self.excerpt,
+            "author": self.author,
+            "user_id": self.user_id,
+            "deleted": self.deleted,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionGroup:
+    emoji: str
+    user_ids: tuple[int, ...]  # in the order they reacted
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"emoji": self.emoji, "count": len(self.user_ids), "users": list(self.user_ids)}
+
+
+@dataclass(frozen=True, slots=True)
+class VersionRecord:
+    body: str
+    written_at: datetime
+    replaced_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +121,8 @@ class NewMessage:
     created_at: datetime
     room_id: int
     user: Account | None = None
+    reply: ReplyRef | None = None
+    mentions_room: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +137,17 @@ class MessageRecord:
     room_id: int
     user: Account | None = None  # the signed-in author; None for a guest
     seq: int | None = None  # its event in the change log, when the writer just stored it
+    reply: ReplyRef | None = None
+    edited_at: datetime | None = None
+    deleted_at: datetime | None = None
+    deleted_by: Account | None = None
+    version: int = 0
+    reactions: tuple[ReactionGroup, ...] = ()
+    mentions_room: bool = False
+
+    @property
+    def deleted(self) -> bool:
+        return self.deleted_at is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +212,7 @@ class MessageRepository:
         result = await self._session.execute(
             select(*_COLUMNS).select_from(_WITH_AUTHOR).where(_messages.c.client_id.in_(wanted))
         )
-        records = (_record(row) for row in result)
+        records = await self._hydrated([_record(row) for row in result])
         return {record.client_id: record for record in records if record.client_id is not None}
 
     async def by_ids(self, ids: Iterable[int]) -> dict[int, MessageRecord]:
@@ -134,7 +222,8 @@ class MessageRepository:
         result = await self._session.execute(
             select(*_COLUMNS).select_from(_WITH_AUTHOR).where(_messages.c.id.in_(wanted))
         )
-        return {record.id: record for record in (_record(row) for row in result)}
+        records = await self._hydrated([_record(row) for row in result])
+        return {record.id: record for record in records}
 
     async def newest(self, room_id: int, limit: int) -> Page:
         statement = (
@@ -145,7 +234,8 @@ class MessageRepository:
             .limit(limit + 1)
         )
         rows = [_record(row) for row in await self._session.execute(statement)]
-        return Page(messages=rows[:limit][::-1], has_older=len(rows) > limit, has_newer=False)
+        page = await self._hydrated(rows[:limit][::-1])
+        return Page(messages=page, has_older=len(rows) > limit, has_newer=False)
 
     async def before(self, room_id: int, cursor: int, limit: int) -> Page:
         # The newest row below the cursor is the page's last, so "anything newer than the
@@ -159,7 +249,7 @@ class MessageRepository:
             .order_by(key.desc())
         )
         rows = (await self._session.execute(statement.limit(limit + 1))).all()
-        page = [_record(row) for row in rows[:limit]][::-1]
+        page = await self._hydrated([_record(row) for row in rows[:limit]][::-1])
         has_newer = bool(rows[0].flag) if rows else await self._exists(newer)
         return Page(messages=page, has_older=len(rows) > limit, has_newer=has_newer)
 
@@ -175,12 +265,175 @@ class MessageRepository:
             .order_by(key)
         )
         rows = (await self._session.execute(statement.limit(limit + 1))).all()
-        page = [_record(row) for row in rows[:limit]]
+        page = await self._hydrated([_record(row) for row in rows[:limit]])
         has_older = bool(rows[0].flag) if rows else await self._exists(older)
         return Page(messages=page, has_older=has_older, has_newer=len(rows) > limit)
 
     async def _exists(self, condition: ColumnElement[bool]) -> bool:
         return bool(await self._session.scalar(select(exists().where(condition))))
+
+    async def _hydrated(self, records: list[MessageRecord]) -> list[MessageRecord]:
+        """The records with their reactions. Only a message that ever changed (version > 0)
+        can have any, so a page of untouched messages costs no extra query."""
+        changed = [record.id for record in records if record.version > 0 and not record.deleted]
+        if not changed:
+            return records
+        reactions = await self.reactions_of(changed)
+        return [
+            replace(record, reactions=reactions[record.id]) if record.id in reactions else record
+            for record in records
+        ]
+
+    # ---- changes to stored messages ----
+
+    async def locked(self, message_id: int) -> MessageRecord | None:
+        """The message, its row locked until the transaction ends (PostgreSQL; SQLite's writer
+        holds the whole database already), so concurrent changes queue up in log order."""
+        statement = select(*_COLUMNS).select_from(_WITH_AUTHOR).where(_messages.c.id == message_id)
+        if self._session.get_bind().dialect.name == "postgresql":
+            statement = statement.with_for_update(of=_messages)
+        row = (await self._session.execute(statement)).first()
+        if row is None:
+            return None
+        (record,) = await self._hydrated([_record(row)])
+        return record
+
+    async def edit(self, record: MessageRecord, body: str, *, now: datetime) -> None:
+        """Replace the body, keeping the one it replaces for the room's moderators."""
+        await self._session.execute(
+            insert(_versions).values(
+                message_id=record.id,
+                body=record.body,
+                written_at=record.edited_at or record.created_at,
+                replaced_at=now,
+            )
+        )
+        await self._session.execute(
+            update(_messages)
+            .where(_messages.c.id == record.id)
+            .values(body=body, edited_at=now, version=_messages.c.version + 1)
+        )
+
+    async def delete(self, record: MessageRecord, *, by: int | None, now: datetime) -> None:
+        """Leave a tombstone: the row keeps its id, place, author and time; its body, earlier
+        bodies, reactions and mentions are gone from the database."""
+        await self._session.execute(delete(_versions).where(_versions.c.message_id == record.id))
+        await self._session.execute(delete(_reactions).where(_reactions.c.message_id == record.id))
+        await self._session.execute(delete(_mentions).where(_mentions.c.message_id == record.id))
+        await self._session.execute(
+            update(_messages)
+            .where(_messages.c.id == record.id)
+            .values(
+                body="",
+                deleted_at=now,
+                deleted_by=by,
+                mentions_room=False,
+                version=_messages.c.version + 1,
+            )
+        )
+
+    async def versions(self, message_id: int) -> list[VersionRecord]:
+        rows = await self._session.execute(
+            select(_versions.c.body, _versions.c.written_at, _versions.c.replaced_at)
+            .where(_versions.c.message_id == message_id)
+            .order_by(_versions.c.id)
+        )
+        return [VersionRecord(body=b, written_at=w, replaced_at=r) for b, w, r in rows]
+
+    async def reactions_of(
+        self, message_ids: Sequence[int]
+    ) -> dict[int, tuple[ReactionGroup, ...]]:
+        rows = await self._session.execute(
+            select(_reactions.c.message_id, _reactions.c.emoji, _reactions.c.user_id)
+            .where(_reactions.c.message_id.in_(sorted(set(message_ids))))
+            .order_by(_reactions.c.created_at, _reactions.c.user_id)
+        )
+        grouped: dict[int, dict[str, list[int]]] = {}
+        for message_id, emoji, user_id in rows:
+            grouped.setdefault(int(message_id), {}).setdefault(emoji, []).append(int(user_id))
+        return {
+            message_id: tuple(
+                ReactionGroup(emoji, tuple(users)) for emoji, users in by_emoji.items()
+            )
+            for message_id, by_emoji in grouped.items()
+        }
+
+    async def react(
+        self, message_id: int, *, user_id: int, emoji: str, on: bool, now: datetime
+    ) -> bool:
+        """Add (on) or take back a reaction; whether anything changed."""
+        statement: Executable
+        if on:
+            dialect = self._session.get_bind().dialect.name
+            make_insert = sqlite_insert if dialect == "sqlite" else postgres_insert
+            statement = (
+                make_insert(_reactions)
+                .values(message_id=message_id, user_id=user_id, emoji=emoji, created_at=now)
+                .on_conflict_do_nothing()
+            )
+        else:
+            statement = delete(_reactions).where(
+                _reactions.c.message_id == message_id,
+                _reactions.c.user_id == user_id,
+                _reactions.c.emoji == emoji,
+            )
+        changed = bool((await self._session.execute(statement)).rowcount)  # type: ignore[attr-defined]
+        if changed:
+            await self._session.execute(
+                update(_messages)
+                .where(_messages.c.id == message_id)
+                .values(version=_messages.c.version + 1)
+            )
+        return changed
+
+    async def add_mentions(self, rows: Sequence[tuple[int, int, int]]) -> None:
+        """(user id, room id, message id) rows."""
+        if rows:
+            await self._session.execute(
+                insert(_mentions),
+                [{"user_id": u, "room_id": r, "message_id": m} for u, r, m in rows],
+            )
+
+    async def replace_mentions(self, message_id: int, rows: Sequence[tuple[int, int, int]]) -> None:
+        await self._session.execute(delete(_mentions).where(_mentions.c.message_id == message_id))
+        await self.add_mentions(rows)
+
+    async def set_mentions_room(self, message_id: int, value: bool) -> None:
+        await self._session.execute(
+            update(_messages).where(_messages.c.id == message_id).values(mentions_room=value)
+        )
+
+    async def reply_target(self, message_id: int) -> tuple[ReplyRef, int] | None:
+        """The message as a reply quotes it, and its room."""
+        row = (
+            await self._session.execute(
+                select(
+                    _messages.c.id,
+                    func.substr(_messages.c.body, 1, EXCERPT_CHARS),
+                    _messages.c.author,
+                    _messages.c.user_id,
+                    _messages.c.deleted_at,
+                    _messages.c.room_id,
+                ).where(_messages.c.id == message_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        deleted = row[4] is not None
+        reply = ReplyRef(
+            id=int(row[0]),
+            excerpt="" if deleted else (row[1] or ""),
+            author=row[2],
+            user_id=row[3],
+            deleted=deleted,
+        )
+        return reply, int(row[5])
+
+    async def room_of(self, message_id: int) -> int | None:
+        found = await self._session.scalar(
+            select(_messages.c.room_id).where(_messages.c.id == message_id)
+        )
+        return int(found) if found is not None else None
 
 
 def _values(drafts: Sequence[NewMessage]) -> list[dict[str, Any]]:
@@ -192,6 +445,8 @@ def _values(drafts: Sequence[NewMessage]) -> list[dict[str, Any]]:
             "created_at": new.created_at,
             "user_id": new.user.id if new.user is not None else None,
             "room_id": new.room_id,
+            "reply_to": new.reply.id if new.reply is not None else None,
+            "mentions_room": new.mentions_room,
         }
         for new in drafts
     ]
@@ -219,6 +474,8 @@ def _new_record(new_id: int, new: NewMessage) -> MessageRecord:
         created_at=new.created_at,
         room_id=new.room_id,
         user=new.user,
+        reply=new.reply,
+        mentions_room=new.mentions_room,
     )
 
 
@@ -235,6 +492,31 @@ def _record(row: Row[*tuple[Any, ...]]) -> MessageRecord:
         client_id=row.client_id,
         created_at=row.created_at,
         room_id=row.room_id,
+        reply=(
+            ReplyRef(
+                id=row.reply_to,
+                excerpt="" if row.reply_deleted_at is not None else (row.reply_excerpt or ""),
+                author=row.reply_author,
+                user_id=row.reply_user_id,
+                deleted=row.reply_deleted_at is not None,
+            )
+            if row.reply_to is not None
+            else None
+        ),
+        edited_at=row.edited_at,
+        deleted_at=row.deleted_at,
+        deleted_by=(
+            Account(
+                id=row.deleted_by,
+                username=row.deleter_username,
+                display_name=row.deleter_display_name,
+                role=row.deleter_role,
+            )
+            if row.deleted_by is not None
+            else None
+        ),
+        version=row.version,
+        mentions_room=bool(row.mentions_room),
         user=(
             Account(
                 id=row.user_id,

@@ -48,6 +48,7 @@ class Draft:
     # The room it is for (a Tornado-era frame names none: general), and its id once resolved.
     room: str = GENERAL_ROOM
     room_id: int | None = None
+    reply_to: int | None = None  # the id of the message it answers (same room)
 
     def by(self, account: Account | None) -> Draft:
         """The draft as posted by `account`: a signed-in author cannot choose a name per
@@ -72,6 +73,12 @@ class StoredMessage:
     html: str
     user: Account | None = None
     room: str = GENERAL_ROOM
+    reply_to: dict[str, Any] | None = None
+    edited_at: str | None = None
+    deleted: bool = False
+    deleted_by: Account | None = None
+    reactions: tuple[dict[str, Any], ...] = ()
+    version: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +91,12 @@ class StoredMessage:
             "created_at": self.created_at,
             "client_id": self.client_id,
             "user": self.user.public() if self.user is not None else None,
+            "reply_to": self.reply_to,
+            "edited_at": self.edited_at,
+            "deleted": self.deleted,
+            "deleted_by": self.deleted_by.public() if self.deleted_by is not None else None,
+            "reactions": list(self.reactions),
+            "version": self.version,
         }
 
     def to_frame(self) -> str:
@@ -126,8 +139,25 @@ class RoomCommand:
     room: str
 
 
-SocketCommand = Draft | RoomCommand
+@dataclass(frozen=True, slots=True)
+class MessageCommand:
+    """A change to a stored message from a socket:
+    `{"type": "edit", "room", "id", "body"}`, `{"type": "delete", "room", "id"}`,
+    `{"type": "react", "room", "id", "emoji", "on": true|false}` (each may carry `client_id`,
+    which an error about it names)."""
+
+    action: str
+    room: str
+    message_id: int
+    body: object = None
+    emoji: str = ""
+    on: bool = True
+    client_id: str | None = None
+
+
+SocketCommand = Draft | RoomCommand | MessageCommand
 ROOM_COMMANDS = ("subscribe", "unsubscribe")
+MESSAGE_COMMANDS = ("edit", "delete", "react")
 
 
 def parse_socket_frame(text: str, limits: Limits) -> SocketCommand:
@@ -150,8 +180,36 @@ def parse_socket_frame(text: str, limits: Limits) -> SocketCommand:
         if not isinstance(room, str) or not looks_like_room_name(room):
             raise ClientError("invalid_room", "'room' must be a room name")
         return RoomCommand(action=str(kind), room=room)
+    if kind in MESSAGE_COMMANDS:
+        return _parse_message_command(str(kind), payload)
     raise ClientError(
-        "unknown_type", f"unknown frame type {str(kind)[:40]!r}: message, subscribe, unsubscribe"
+        "unknown_type",
+        f"unknown frame type {str(kind)[:40]!r}: message, subscribe, unsubscribe, edit, "
+        "delete, react",
+    )
+
+
+def _parse_message_command(kind: str, payload: dict[str, Any]) -> MessageCommand:
+    client_id = _parse_client_id(payload.get("client_id"))
+    try:
+        room = parse_room_field(payload.get("room"))
+        message_id = parse_message_id(payload.get("id"), "id")
+        assert message_id is not None
+        emoji = payload.get("emoji", "")
+        on = payload.get("on", True)
+        if kind == "react" and (not isinstance(emoji, str) or not isinstance(on, bool)):
+            raise ClientError("invalid_reaction", "'emoji' must be a string and 'on' a boolean")
+    except ClientError as error:
+        error.client_id = client_id
+        raise
+    return MessageCommand(
+        action=kind,
+        room=room,
+        message_id=message_id,
+        body=payload.get("body"),
+        emoji=str(emoji),
+        on=bool(on),
+        client_id=client_id,
     )
 
 
@@ -176,10 +234,20 @@ def parse_draft(payload: object, limits: Limits) -> Draft:
         body = _parse_body(payload, limits)
         author = _parse_author(payload.get("author"), limits)
         room = parse_room_field(payload.get("room"))
+        reply_to = parse_message_id(payload.get("reply_to"), "reply_to", optional=True)
     except ClientError as error:
         error.client_id = client_id
         raise
-    return Draft(body=body, author=author, client_id=client_id, room=room)
+    return Draft(body=body, author=author, client_id=client_id, room=room, reply_to=reply_to)
+
+
+def parse_message_id(value: object, name: str, *, optional: bool = False) -> int | None:
+    """A message id from JSON: a positive integer (or absent, when optional)."""
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CURSOR:
+        raise ClientError(f"invalid_{name}", f"{name!r} must be a message id")
+    return value
 
 
 def parse_room_field(value: object) -> str:

@@ -21,11 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from chat.broadcast.base import BroadcastBackend, Envelope
 from chat.db import SINGLE_READ_EXECUTION_OPTIONS
 from chat.errors import ClientError
-from chat.events.frames import control_frame, message_frame
+from chat.events.frames import change_frame, control_frame, message_frame
 from chat.events.records import EventRecord, room_topic
 from chat.events.repository import EventRepository
 from chat.metrics import Metrics, NullMetrics
-from chat.rendering import MessageRenderer
+from chat.rendering import MessageRenderer, MessageState
 from chat.repository import MessageRecord, MessageRepository
 from chat.rooms.directory import RoomDirectory
 from chat.rooms.policy import not_found
@@ -170,13 +170,14 @@ class ChatService:
     def present(self, row: MessageRecord, *, room: str, remember: bool = False) -> StoredMessage:
         """The message as readers see it, rendered once where that pays.
 
-        Messages never change once stored. The ones just published (and the newest page) are
-        remembered: the echo, the broadcast and the catch-ups that follow reuse one rendering.
-        Older pages are rendered on each read and not remembered, so a reader paging through
-        old history cannot push the recent messages out.
+        The ones just published (and the newest page) are remembered: the echo, the broadcast
+        and the catch-ups that follow reuse one rendering. Older pages are rendered on each read
+        and not remembered, so a reader paging through old history cannot push the recent
+        messages out. A rendering is good for one version of the message: every change bumps
+        it, and a deleted message's renderings are forgotten at once (see `forget`).
         """
         cached = self._presented.get(row.id)
-        if cached is not None:
+        if cached is not None and _still_current(cached, row):
             return cached
         presented = self._render(row, room)
         if remember:
@@ -185,8 +186,14 @@ class ChatService:
                 self._presented.popitem(last=False)
         return presented
 
+    def forget(self, message_id: int) -> None:
+        """Drop the message's rendering (its text must not outlive a delete in memory)."""
+        self._presented.pop(message_id, None)
+
     def _render(self, row: MessageRecord, room: str) -> StoredMessage:
         created_at = format_timestamp(row.created_at)
+        edited_at = format_timestamp(row.edited_at) if row.edited_at is not None else None
+        deleted_by = row.deleted_by
         html = self._renderer.render(
             message_id=row.id,
             body=row.body,
@@ -194,16 +201,35 @@ class ChatService:
             created_at=created_at,
             client_id=row.client_id,
             user=row.user,
+            state=MessageState(
+                edited_at=edited_at,
+                deleted=row.deleted,
+                deleted_by=(
+                    deleted_by.display_name
+                    if deleted_by is not None and (row.user is None or deleted_by.id != row.user.id)
+                    else None
+                ),
+                reply_to=row.reply.id if row.reply is not None else None,
+                reply_author=row.reply.author if row.reply is not None else None,
+                reply_excerpt=row.reply.excerpt if row.reply is not None else "",
+                reply_deleted=row.reply.deleted if row.reply is not None else False,
+            ),
         )
         return StoredMessage(
             id=row.id,
-            body=row.body,
+            body="" if row.deleted else row.body,
             author=row.author,
             client_id=row.client_id,
             created_at=created_at,
             html=str(html),
             user=row.user,
             room=room,
+            reply_to=row.reply.to_dict() if row.reply is not None else None,
+            edited_at=edited_at,
+            deleted=row.deleted,
+            deleted_by=deleted_by,
+            reactions=tuple(group.to_dict() for group in row.reactions),
+            version=row.version,
         )
 
     async def latest_id(self) -> int:
@@ -237,16 +263,31 @@ class ChatService:
         names = await self._directory.names(e.room_id for e in events if e.room_id is not None)
         envelopes = []
         for event in events:
-            if event.kind == "message":
-                row = rows.get(event.message_id or 0)
+            if event.message_id is not None:
+                row = rows.get(event.message_id)
                 if row is None:
-                    continue  # gone since (a later issue's deletes keep tombstones instead)
+                    continue  # never happens: messages are never removed, deletes leave tombstones
+                if event.purge is not None:
+                    self.forget(event.purge)  # renders the current state below, cached afresh
                 message = self.present(row, room=names.get(row.room_id, "?"))
-                frame = message_frame(message.to_dict(), seq=event.seq)
+                frame = (
+                    message_frame(message.to_dict(), seq=event.seq)
+                    if event.kind == "message"
+                    else change_frame(event, message.to_dict())
+                )
             else:
                 frame = control_frame(event)
-            envelopes.append(Envelope(event.seq, event.topic, frame, event.effect))
+            envelopes.append(
+                Envelope(event.seq, event.topic, frame, event.effect, purge=event.purge)
+            )
         return envelopes
+
+    def on_changes(self, envelopes: Sequence[Envelope]) -> None:
+        """Every node sees every published change here first (before its hub): renderings of
+        an edited or deleted message are forgotten on all of them."""
+        for envelope in envelopes:
+            if envelope.purge is not None:
+                self.forget(envelope.purge)
 
     async def publish_events(self, events: Sequence[EventRecord]) -> None:
         """Publish committed changes (the room service's) in log order."""
@@ -272,3 +313,12 @@ class ChatService:
         # publish has handed the batch to this node's hub, and the hub to every local socket
         # (see BroadcastBackend.publish): one observation covers the whole batch.
         self._metrics.delivery_latency(time.monotonic() - committed_at)
+
+
+def _still_current(cached: StoredMessage, row: MessageRecord) -> bool:
+    """Whether a rendering shows the message as stored now: its own version, and the quote of
+    the message it answers (which changes when that one is edited or deleted)."""
+    if cached.version != row.version:
+        return False
+    reply = row.reply.to_dict() if row.reply is not None else None
+    return cached.reply_to == reply

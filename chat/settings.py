@@ -68,6 +68,8 @@ class Settings:
     # How often each node re-checks the credentials of its open sockets (the safety net behind
     # the immediate, broadcast revocation, e.g. while the broker is down).
     auth_recheck_seconds: float = 30.0
+    # How long after sending a message its author may edit it (None: always; 0: never).
+    edit_window_seconds: float | None = None
     # A client more changes than this behind is told to reload instead of replaying them all.
     replay_window: int = 100_000
     oidc_issuer: str | None = None
@@ -125,6 +127,7 @@ class Settings:
             guest_access=reader.choice("CHAT_GUEST_ACCESS", "post", GUEST_ACCESS_MODES),
             auth_recheck_seconds=reader.number("CHAT_AUTH_RECHECK_SECONDS", 30.0, low=0.1),
             replay_window=reader.integer("CHAT_REPLAY_WINDOW", 100_000, low=1),
+            edit_window_seconds=reader.optional_number("CHAT_EDIT_WINDOW_SECONDS", low=0.0),
             oidc_issuer=reader.optional("CHAT_OIDC_ISSUER"),
             oidc_client_id=reader.optional("CHAT_OIDC_CLIENT_ID"),
             oidc_client_secret=reader.optional("CHAT_OIDC_CLIENT_SECRET"),
@@ -198,6 +201,10 @@ class _Reader:
     def text(self, name: str, default: str) -> str:
         value = self._env.get(name, "").strip()
         return value or default
+
+    def optional_number(self, name: str, *, low: float | None = None) -> float | None:
+        raw = self._env.get(name, "").strip()
+        return None if not raw else self.number(name, 0.0, low=low)
 
     def optional(self, name: str) -> str | None:
         value = self._env.get(name, "").strip()

@@ -13,6 +13,7 @@ from chat.auth.sso import SingleSignOn
 from chat.auth.throttle import SignInThrottle
 from chat.broadcast.base import BroadcastBackend
 from chat.broadcast.hub import Hub
+from chat.conversation.service import ConversationService
 from chat.metrics import Metrics, NullMetrics
 from chat.ratelimit import ConnectionLimiter, KeyedLimiter
 from chat.rooms.service import RoomService
@@ -27,6 +28,7 @@ class AppState(TypedDict):
     hub: Hub
     service: ChatService
     rooms: RoomService
+    conversation: ConversationService
     accounts: AccountService
     sso: SingleSignOn | None  # None unless CHAT_OIDC_ISSUER is set
     throttle: SignInThrottle

@@ -21,12 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chat.auth.names import name_key
 from chat.auth.repository import AccountRepository
+from chat.conversation.mentions import NONE as NO_MENTIONS
+from chat.conversation.mentions import Mentions
+from chat.conversation.mentions import resolve as resolve_mentions
 from chat.db import WRITE_EXECUTION_OPTIONS
 from chat.errors import ClientError
 from chat.events.records import NewEvent
 from chat.events.repository import EventRepository
-from chat.repository import MessageRecord, MessageRepository, NewMessage
-from chat.rooms.policy import RoomAccess, not_found
+from chat.repository import MessageRecord, MessageRepository, NewMessage, ReplyRef
+from chat.rooms.policy import RoomAccess, RoomRecord, not_found
 from chat.rooms.repository import RoomRepository
 from chat.schemas import Draft
 
@@ -61,6 +64,9 @@ class _Pending:
     draft: Draft
     created_at: datetime
     future: asyncio.Future[WriteResult] = field(repr=False)
+    # Found while storing: the message it answers, and who it mentions.
+    reply: ReplyRef | None = None
+    mentions: Mentions = NO_MENTIONS
 
 
 # Receives the new rows of a committed batch and time.monotonic() at the end of its COMMIT.
@@ -235,6 +241,7 @@ class MessageWriter:
                 session,
                 await MessageRepository(session).add_new(_new_message(p) for p in plan.inserted),
             )
+            await _store_mentions(session, plan.inserted, stored)
         accepted = iter(plan.resolve(stored))
         return [refused.get(index) or next(accepted) for index in range(len(batch))]
 
@@ -282,6 +289,18 @@ def _plan_inserts(batch: list[_Pending]) -> _InsertPlan:
     return plan
 
 
+async def _store_mentions(
+    session: AsyncSession, inserted: list[_Pending], stored: list[tuple[MessageRecord, bool]]
+) -> None:
+    rows = [
+        (user_id, record.room_id, record.id)
+        for pending, (record, created) in zip(inserted, stored, strict=True)
+        if created
+        for user_id in sorted(pending.mentions.user_ids)
+    ]
+    await MessageRepository(session).add_mentions(rows)
+
+
 async def _with_events(
     session: AsyncSession, stored: list[tuple[MessageRecord, bool]]
 ) -> list[tuple[MessageRecord, bool]]:
@@ -312,18 +331,49 @@ async def _refusals(
     """Drafts that may not be stored, by position in the batch, and why: checked in the
     storing transaction (so a membership removed a moment ago counts), in at most three queries
     per batch, whatever its size."""
-    refusals = await _room_refusals(session, batch, guest_access=guest_access)
+    rooms = await RoomRepository(session).rooms_by_ids(
+        [p.draft.room_id for p in batch if p.draft.room_id]
+    )
+    refusals = await _room_refusals(session, batch, rooms, guest_access=guest_access)
     names = await _guests_with_taken_names(
         session, [p if index not in refusals else None for index, p in enumerate(batch)]
     )
-    return {**names, **refusals}
+    refusals.update(names)
+    for index, pending in enumerate(batch):
+        if index in refusals:
+            continue
+        try:
+            await _find_reply_and_mentions(session, pending, rooms[pending.draft.room_id or 0])
+        except ClientError as error:
+            error.client_id = pending.draft.client_id
+            refusals[index] = error
+    return refusals
+
+
+async def _find_reply_and_mentions(
+    session: AsyncSession, pending: _Pending, room: RoomRecord
+) -> None:
+    """The message a draft answers (in the same room) and who it mentions; per draft, and
+    only for drafts that answer or mention: most messages cost nothing here."""
+    draft = pending.draft
+    if draft.reply_to is not None:
+        found = await MessageRepository(session).reply_target(draft.reply_to)
+        if found is None or found[1] != room.id:
+            raise ClientError("invalid_reply", "'reply_to' names no message of this room")
+        pending.reply = found[0]
+    pending.mentions = await resolve_mentions(
+        session, body=draft.body, room=room, author=draft.user
+    )
 
 
 async def _room_refusals(
-    session: AsyncSession, batch: list[_Pending], *, guest_access: str
+    session: AsyncSession,
+    batch: list[_Pending],
+    rooms: dict[int, RoomRecord],
+    *,
+    guest_access: str,
 ) -> dict[int, ClientError]:
     repository = RoomRepository(session)
-    rooms = await repository.rooms_by_ids([p.draft.room_id for p in batch if p.draft.room_id])
     pairs = [
         (room.id, p.draft.user.id)
         for p in batch
@@ -389,4 +439,6 @@ def _new_message(pending: _Pending) -> NewMessage:
         created_at=pending.created_at,
         room_id=draft.room_id or 0,  # resolved by the service; 0 matches no room
         user=draft.user,
+        reply=pending.reply,
+        mentions_room=pending.mentions.room,
     )

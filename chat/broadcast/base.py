@@ -29,6 +29,8 @@ class Envelope:
     topic: str
     frame: str
     effect: Effect | None = None
+    # A message every node must forget its renderings of (edited or deleted).
+    purge: int | None = None
 
     @property
     def id(self) -> int:

@@ -2,9 +2,10 @@
 
 A published batch is lines joined by "\\n" (JSON never holds a raw newline):
 
-* a change: `<seq> <topic> <effect> <frame>`, where effect is `-` or `j:<user>:<room>` /
-  `l:<user>:<room>` (chat.events.records.Effect); a receiver routes it without parsing the
-  frame, and skips a topic none of its sockets wants;
+* a change: `<seq> <topic> <effect> <frame>`, where effect is `-`, `j:<user>:<room>` /
+  `l:<user>:<room>` (chat.events.records.Effect) or `p:<message id>` (forget renderings of
+  that message); a receiver routes it without parsing the frame, and skips a topic none of its
+  sockets wants;
 * a change whose frame does not fit the transport: `<seq> <topic> <effect>` alone; receivers
   read the frame from the database;
 * a signal: `!<text>` (chat.broadcast.base.SIGNAL_MARK).
@@ -25,7 +26,12 @@ _NO_EFFECT = "-"
 
 
 def head(envelope: Envelope) -> str:
-    effect = envelope.effect.encode() if envelope.effect is not None else _NO_EFFECT
+    if envelope.effect is not None:
+        effect = envelope.effect.encode()
+    elif envelope.purge is not None:
+        effect = f"p:{envelope.purge}"
+    else:
+        effect = _NO_EFFECT
     return f"{envelope.seq} {envelope.topic} {effect}"
 
 
@@ -56,9 +62,12 @@ def _decode_change(text: str) -> Received | None:
     if len(parts) < 3 or not parts[0].isdigit() or parse_topic(parts[1]) is None:
         return None
     effect = None
-    if parts[2] != _NO_EFFECT:
+    purge = None
+    if parts[2].startswith("p:") and parts[2][2:].isdigit():
+        purge = int(parts[2][2:])
+    elif parts[2] != _NO_EFFECT:
         effect = Effect.decode(parts[2])
         if effect is None:
             return None
     frame = parts[3] if len(parts) == 4 else None
-    return Received(int(parts[0]), frame, topic=parts[1], effect=effect)
+    return Received(int(parts[0]), frame, topic=parts[1], effect=effect, purge=purge)

@@ -65,6 +65,7 @@ class Received:
     topic: str = ""
     effect: Effect | None = None
     signal: str | None = None
+    purge: int | None = None
 
     @property
     def id(self) -> int:
@@ -303,7 +304,7 @@ class Relay(BroadcastBackend):
                 frame = await self._fetch(item.id)
                 if frame is None:
                     continue
-            envelopes.append(Envelope(item.seq, item.topic, frame, item.effect))
+            envelopes.append(Envelope(item.seq, item.topic, frame, item.effect, item.purge))
         self._deliver(envelopes)
 
     async def _fetch(self, seq: int) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from chat.events.records import EventRecord
+from chat.events.records import MESSAGE_CHANGES, EventRecord
 
 
 def dumps(payload: dict[str, Any]) -> str:
@@ -19,6 +19,20 @@ def dumps(payload: dict[str, Any]) -> str:
 def message_frame(message: dict[str, Any], *, seq: int) -> str:
     """A new message: the message object (its `room` included) with its place in the log."""
     return dumps({**message, "seq": seq})
+
+
+def change_frame(record: EventRecord, message: dict[str, Any]) -> str:
+    """An edit, a delete or a reaction: the message in its state now (so applying the frames
+    of a catch-up in order ends where a fresh page load starts)."""
+    return dumps(
+        {
+            "type": "message_updated",
+            "change": MESSAGE_CHANGES[record.kind],
+            "room": message["room"],
+            "seq": record.seq,
+            "message": message,
+        }
+    )
 
 
 def control_frame(record: EventRecord) -> str:

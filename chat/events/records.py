@@ -12,9 +12,26 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-EventKind = Literal["message", "member_joined", "member_left", "read", "room_updated"]
+EventKind = Literal[
+    "message",
+    "member_joined",
+    "member_left",
+    "read",
+    "room_updated",
+    "message_edited",
+    "message_deleted",
+    "reactions_changed",
+]
+# Changes to a stored message, by event kind -> the `change` its frame names.
+MESSAGE_CHANGES: dict[str, str] = {
+    "message_edited": "edited",
+    "message_deleted": "deleted",
+    "reactions_changed": "reactions",
+}
 # Delivered to a room's subscribers...
-ROOM_KINDS: frozenset[str] = frozenset({"message", "member_joined", "member_left", "room_updated"})
+ROOM_KINDS: frozenset[str] = frozenset(
+    {"message", "member_joined", "member_left", "room_updated", *MESSAGE_CHANGES}
+)
 # ...or to one user alone.
 USER_KINDS: frozenset[str] = frozenset({"read"})
 # What a user catches up on about themselves even in rooms they can no longer read (being
@@ -85,6 +102,13 @@ class EventRecord:
             return user_topic(self.user_id)
         assert self.room_id is not None, f"event {self.seq} ({self.kind}) has no room"
         return room_topic(self.room_id)
+
+    @property
+    def purge(self) -> int | None:
+        """The message whose renderings every node must forget (its text changed or is gone)."""
+        if self.kind in ("message_edited", "message_deleted"):
+            return self.message_id
+        return None
 
     @property
     def effect(self) -> Effect | None:

@@ -16,13 +16,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.auth.principal import Account
-from chat.models import Membership, Message, Room, User
+from chat.models import Membership, Mention, Message, Room, User
 from chat.rooms.policy import MembershipRecord, RoomRecord
 
 _rooms = cast(Table, Room.__table__)
 _memberships = cast(Table, Membership.__table__)
 _messages = cast(Table, Message.__table__)
 _users = cast(Table, User.__table__)
+_mentions = cast(Table, Mention.__table__)
 
 # Unread counts stop at this many: "999+" is as informative as 48,213 and costs far less.
 UNREAD_CAP = 1000
@@ -36,6 +37,7 @@ class RoomSummary:
     membership: MembershipRecord | None
     newest_id: int | None
     unread: int
+    mentions: int = 0  # unread messages that name the user (or @room), counted apart
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +152,7 @@ class RoomRepository:
             .subquery()
         )
         unread = select(func.count()).select_from(unread_rows).scalar_subquery()
+        mentions = _mention_count(_rooms.c.id, member.c.user_id, member.c.last_read_id)
         statement = (
             select(
                 _rooms,
@@ -159,6 +162,7 @@ class RoomRepository:
                 member.c.user_id.label("member_user_id"),
                 newest.label("newest_id"),
                 unread.label("unread"),
+                mentions.label("mentions"),
             )
             .select_from(joined)
             .where(or_(_rooms.c.visibility == "public", member.c.user_id.is_not(None)))
@@ -183,6 +187,7 @@ class RoomRepository:
                     membership=membership,
                     newest_id=int(row.newest_id) if row.newest_id is not None else None,
                     unread=int(row.unread or 0) if membership is not None else 0,
+                    mentions=int(row.mentions or 0) if membership is not None else 0,
                 )
             )
         return summaries
@@ -300,6 +305,9 @@ class RoomRepository:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    async def mention_count(self, room_id: int, user_id: int, after: int) -> int:
+        return int(await self._session.scalar(select(_mention_count(room_id, user_id, after))) or 0)
+
     async def unread_count(self, room_id: int, user_id: int, after: int) -> int:
         rows = (
             select(literal(1))
@@ -312,6 +320,35 @@ class RoomRepository:
             .subquery()
         )
         return int(await self._session.scalar(select(func.count()).select_from(rows)) or 0)
+
+
+def _mention_count(room_id: Any, user_id: Any, after: Any) -> Any:
+    """Unread messages naming the user, plus unread @room messages by others (each capped)."""
+    named = (
+        select(literal(1))
+        .where(
+            _mentions.c.room_id == room_id,
+            _mentions.c.user_id == user_id,
+            _mentions.c.message_id > after,
+        )
+        .limit(UNREAD_CAP)
+        .subquery()
+    )
+    everyone = (
+        select(literal(1))
+        .where(
+            _messages.c.room_id == room_id,
+            _messages.c.mentions_room.is_(True),
+            _messages.c.id > after,
+            or_(_messages.c.user_id.is_(None), _messages.c.user_id != user_id),
+        )
+        .limit(UNREAD_CAP)
+        .subquery()
+    )
+    return (
+        select(func.count()).select_from(named).scalar_subquery()
+        + select(func.count()).select_from(everyone).scalar_subquery()
+    )
 
 
 def _room(row: Any) -> RoomRecord:

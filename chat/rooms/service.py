@@ -63,6 +63,7 @@ class RoomView:
             "member": membership is not None,
             "role": membership.role if membership is not None else None,
             "unread": self.summary.unread,
+            "mentions": self.summary.mentions,
             "last_read_id": membership.last_read_id if membership is not None else None,
             "newest_id": self.summary.newest_id,
         }
@@ -143,19 +144,22 @@ class RoomService:
             repository = RoomRepository(session)
             newest = await repository.newest_message_id(access.room.id)
             membership = access.membership
-            unread = (
-                await repository.unread_count(
+            unread = mentioned = 0
+            if membership is not None:
+                unread = await repository.unread_count(
                     access.room.id, membership.user_id, membership.last_read_id
                 )
-                if membership is not None
-                else 0
-            )
+                mentioned = await repository.mention_count(
+                    access.room.id, membership.user_id, membership.last_read_id
+                )
             members = (
                 tuple(member.account for member in await repository.members(access.room.id))
                 if access.room.is_dm
                 else ()
             )
-        return RoomView(RoomSummary(access.room, membership, newest or None, unread), members)
+        return RoomView(
+            RoomSummary(access.room, membership, newest or None, unread, mentioned), members
+        )
 
     async def members(self, access: RoomAccess) -> list[Member]:
         async with self._reading() as session:
@@ -351,6 +355,7 @@ class RoomService:
             )
             current = max(position, membership.last_read_id)
             unread = await repository.unread_count(access.room.id, membership.user_id, current)
+            mentioned = await repository.mention_count(access.room.id, membership.user_id, current)
             events = (
                 await EventRepository(session).append(
                     [
@@ -359,7 +364,12 @@ class RoomService:
                             created_at=self._clock(),
                             room_id=access.room.id,
                             user_id=membership.user_id,
-                            data=_data(room=access.room.name, up_to=current, unread=unread),
+                            data=_data(
+                                room=access.room.name,
+                                up_to=current,
+                                unread=unread,
+                                mentions=mentioned,
+                            ),
                         )
                     ]
                 )

@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket
 from chat.auth.access import can_post, can_read, rate_limit_key, sign_in_required
 from chat.auth.principal import GUEST, Principal, SignedIn, principal_of
 from chat.broadcast.hub import Hub, Subscriber
+from chat.conversation.service import ConversationService
 from chat.errors import ClientError
 from chat.events.records import room_topic
 from chat.metrics import Metrics, NullMetrics
@@ -30,6 +31,7 @@ from chat.rooms.service import RoomService
 from chat.schemas import (
     Draft,
     Limits,
+    MessageCommand,
     RoomCommand,
     client_id_of,
     dumps,
@@ -64,6 +66,7 @@ class _Connection:
     subscriber: Subscriber
     service: ChatService
     rooms: RoomService
+    conversation: ConversationService
     hub: Hub
     metrics: Metrics | NullMetrics
     limits: Limits
@@ -172,6 +175,7 @@ def _open_connection(
         subscriber=subscriber,
         service=state["service"],
         rooms=state["rooms"],
+        conversation=state["conversation"],
         hub=state["hub"],
         metrics=metrics,
         settings=settings,
@@ -321,6 +325,8 @@ async def _handle_frame(connection: _Connection, text: str | None) -> None:
         command = parse_socket_frame(text, connection.limits)
         if isinstance(command, RoomCommand):
             await _room_command(connection, command)
+        elif isinstance(command, MessageCommand):
+            await _message_command(connection, command)
         else:
             await _post(connection, command)
     except ClientError as error:
@@ -348,6 +354,23 @@ async def _post(connection: _Connection, draft: Draft) -> None:
         _on_stored(connection, draft, error)
     except ClientError:
         connection.unconfirmed.release()
+        raise
+
+
+async def _message_command(connection: _Connection, command: MessageCommand) -> None:
+    """Edit, delete or react: the change reaches everyone (this socket too) as a
+    `message_updated` frame once committed; only a refusal is answered here."""
+    try:
+        access = await connection.rooms.access(connection.principal, command.room)
+        conversation = connection.conversation
+        if command.action == "edit":
+            await conversation.edit(access, command.message_id, command.body)
+        elif command.action == "delete":
+            await conversation.delete(access, command.message_id)
+        else:
+            await conversation.react(access, command.message_id, command.emoji, on=command.on)
+    except ClientError as error:
+        error.client_id = command.client_id
         raise
 
 

@@ -37,6 +37,9 @@ def test_upgrade_and_downgrade_round_trip(tmp_path: Path) -> None:
         "rooms",
         "memberships",
         "events",
+        "message_versions",
+        "reactions",
+        "mentions",
     }
     downgrade(url, "base")
     assert tables(path) == {"alembic_version"}
