@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -21,35 +20,19 @@ from chat.auth import routes as accounts
 from chat.auth import sso_routes
 from chat.auth.csrf import CrossSiteRequestGuard
 from chat.auth.middleware import AuthenticationMiddleware
-from chat.auth.oidc import OidcClient
-from chat.auth.passwords import PasswordHashing
-from chat.auth.revocations import Revocations
-from chat.auth.service import AccountService
-from chat.auth.sso import SingleSignOn
-from chat.auth.throttle import SignInThrottle
-from chat.broadcast.base import Envelope
-from chat.broadcast.factory import create_backend
-from chat.broadcast.hub import Hub
 from chat.conversation import routes as conversation
-from chat.conversation.service import ConversationService
-from chat.db import create_engine, create_sessionmaker
 from chat.events import routes as events
 from chat.headers import SecurityHeadersMiddleware
-from chat.metrics import MetricsMisconfigured, create_metrics
-from chat.migrate import SchemaNotAtHead, database_location, prepare_schema
-from chat.ratelimit import ConnectionLimiter, KeyedLimiter, Rate
-from chat.rendering import MessageRenderer, create_environment
+from chat.lifecycle import running
+from chat.metrics import MetricsMisconfigured
+from chat.migrate import SchemaNotAtHead
+from chat.rendering import create_environment
 from chat.requestmetrics import RequestMetricsMiddleware
 from chat.resources import static_dir, templates_dir
 from chat.rooms import routes as room_api
-from chat.rooms.audit import SubscriptionAudit
-from chat.rooms.directory import RoomDirectory
-from chat.rooms.service import RoomService
 from chat.routes import api, pages
 from chat.routes import metrics as metrics_route
 from chat.routes.chatsocket import chat_socket
-from chat.schemas import Limits
-from chat.services import ChatService
 from chat.settings import Settings
 from chat.startup import StartupRefusalMiddleware
 from chat.state import AppState
@@ -65,111 +48,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[AppState]:
-        # First: a misconfigured metrics directory refuses the start before anything is open.
-        metrics = create_metrics(
-            enabled=settings.metrics, multiprocess_dir=settings.prometheus_multiproc_dir
-        )
-        engine = create_engine(settings)
-        try:
-            schema = await prepare_schema(engine, migrate=settings.migrate_on_start)
-        except BaseException:
-            await engine.dispose()
-            metrics.close()
-            raise
-        if settings.metrics:
-            logger.info(
-                "metrics at /metrics (%s, %s)",
-                "bearer token required" if settings.metrics_token else "no token",
-                f"workers' files in {settings.prometheus_multiproc_dir}"
-                if settings.prometheus_multiproc_dir
-                else "this process",
-            )
-        hub = Hub(settings.send_queue_size, metrics=metrics)
-        backend = create_backend(
-            settings.broadcast_url, channel=settings.broadcast_channel, metrics=metrics
-        )
-        sessionmaker = create_sessionmaker(engine)
-        service = ChatService(
-            sessionmaker=sessionmaker,
-            backend=backend,
-            renderer=MessageRenderer(environment),
-            directory=RoomDirectory(sessionmaker),
-            guest_access=settings.guest_access,
-            metrics=metrics,
-        )
-        rooms = RoomService(
-            sessionmaker=sessionmaker,
-            guest_access=settings.guest_access,
-            publish=service.publish_events,
-        )
-        talk = ConversationService(
-            sessionmaker=sessionmaker,
-            chat=service,
-            limits=Limits.from_settings(settings),
-            edit_window_seconds=settings.edit_window_seconds,
-        )
-        revocations = Revocations(
-            hub=hub, backend=backend, recheck_seconds=settings.auth_recheck_seconds
-        )
-        hashing = PasswordHashing()
-        accounts = AccountService(
-            sessionmaker=sessionmaker,
-            hashing=hashing,
-            session_days=settings.session_days,
-            registration=settings.registration,
-            on_revoked=revocations.publish,
-            on_created=rooms.join_default_rooms,
-        )
-        sso = _single_sign_on(settings, sessionmaker, accounts)
-
-        def on_changes(envelopes: Sequence[Envelope]) -> None:
-            service.on_changes(envelopes)  # forget renderings of edited and deleted messages
-            hub.deliver(envelopes)
-
-        await backend.start(on_changes, on_signal=revocations.on_signal, source=service)
-        service.start()
-        revocations.start(accounts.still_valid)
-        audit = SubscriptionAudit(hub=hub, rooms=rooms, interval=settings.auth_recheck_seconds)
-        audit.start()
-        logger.info(
-            "chat ready: database %s (schema %s), broadcast %s",
-            database_location(settings.database_url),
-            schema.head,
-            _redact(settings.broadcast_url),
-        )
-        try:
-            yield AppState(
-                settings=settings,
-                engine=engine,
-                backend=backend,
-                hub=hub,
-                service=service,
-                rooms=rooms,
-                conversation=talk,
-                accounts=accounts,
-                sso=sso,
-                throttle=SignInThrottle(),
-                templates=templates,
-                schema_head=schema.head,
-                connections=ConnectionLimiter(
-                    total=settings.max_connections,
-                    per_address=settings.max_connections_per_address,
-                ),
-                post_limiter=KeyedLimiter(
-                    Rate(per_second=settings.post_rate_per_second, burst=settings.post_rate_burst)
-                ),
-                metrics=metrics,
-            )
-        finally:
-            await audit.stop()
-            await revocations.stop()
-            if sso is not None:
-                await sso.aclose()
-            await service.stop()
-            await backend.stop()
-            hashing.close()
-            await engine.dispose()
-            metrics.close()
+        async with running(settings, environment, templates) as state:
+            yield state
 
     middleware = [
         # Outermost: it sees the lifespan's failure before uvicorn prints a traceback.
@@ -189,22 +69,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )
-
-
-def _single_sign_on(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], accounts: AccountService
-) -> SingleSignOn | None:
-    if not settings.oidc_enabled:
-        return None
-    # Settings.validate made sure the three come together.
-    assert settings.oidc_issuer and settings.oidc_client_id and settings.oidc_client_secret
-    # Nothing is fetched yet: the provider may be down while the chat starts.
-    client = OidcClient(
-        issuer=settings.oidc_issuer,
-        client_id=settings.oidc_client_id,
-        client_secret=settings.oidc_client_secret,
-    )
-    return SingleSignOn(client=client, sessionmaker=sessionmaker, accounts=accounts)
 
 
 def _routes() -> list[Route | WebSocketRoute | Mount]:
@@ -337,13 +201,3 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             headers=exc.headers,
         )
     return PlainTextResponse(str(exc.detail), status_code=exc.status_code, headers=exc.headers)
-
-
-def _redact(url: str) -> str:
-    """Hide a password in a URL before it is logged."""
-    scheme, sep, rest = url.partition("://")
-    if "@" not in rest:
-        return url
-    credentials, _, location = rest.rpartition("@")
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}{sep}{user}:***@{location}"

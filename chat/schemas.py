@@ -155,8 +155,18 @@ class MessageCommand:
     client_id: str | None = None
 
 
-SocketCommand = Draft | RoomCommand | MessageCommand
-ROOM_COMMANDS = ("subscribe", "unsubscribe")
+@dataclass(frozen=True, slots=True)
+class VisibilityCommand:
+    """`{"type": "presence", "state": "hidden" | "visible"}`: the page's tab was hidden or
+    shown (every tab hidden for a while makes its person `away`)."""
+
+    hidden: bool
+
+
+SocketCommand = Draft | RoomCommand | MessageCommand | VisibilityCommand
+# Commands about one room: listen to it, stop listening, say you are typing in it, watch who
+# of its members is online.
+ROOM_COMMANDS = ("subscribe", "unsubscribe", "typing", "watch")
 MESSAGE_COMMANDS = ("edit", "delete", "react")
 
 
@@ -182,10 +192,15 @@ def parse_socket_frame(text: str, limits: Limits) -> SocketCommand:
         return RoomCommand(action=str(kind), room=room)
     if kind in MESSAGE_COMMANDS:
         return _parse_message_command(str(kind), payload)
+    if kind == "presence":
+        state = payload.get("state")
+        if state not in ("hidden", "visible"):
+            raise ClientError("invalid_state", "'state' is 'hidden' or 'visible'")
+        return VisibilityCommand(hidden=state == "hidden")
     raise ClientError(
         "unknown_type",
-        f"unknown frame type {str(kind)[:40]!r}: message, subscribe, unsubscribe, edit, "
-        "delete, react",
+        f"unknown frame type {str(kind)[:40]!r}: message, subscribe, unsubscribe, typing, "
+        "watch, presence, edit, delete, react",
     )
 
 

@@ -16,6 +16,8 @@ from chat.broadcast.hub import Hub
 from chat.conversation.service import ConversationService
 from chat.metrics import Metrics, NullMetrics
 from chat.ratelimit import ConnectionLimiter, KeyedLimiter
+from chat.realtime.presence import Presence
+from chat.realtime.typing import Typing
 from chat.rooms.service import RoomService
 from chat.services import ChatService
 from chat.settings import Settings
@@ -29,6 +31,8 @@ class AppState(TypedDict):
     service: ChatService
     rooms: RoomService
     conversation: ConversationService
+    typing: Typing
+    presence: Presence
     accounts: AccountService
     sso: SingleSignOn | None  # None unless CHAT_OIDC_ISSUER is set
     throttle: SignInThrottle

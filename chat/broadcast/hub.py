@@ -230,6 +230,16 @@ class Hub:
                 self._apply(effect)
         self._offer(pending)
 
+    def deliver_ephemeral(self, topic: str, frame: str) -> int:
+        """A frame outside the change log (typing, presence) to the subscribers of a topic;
+        how many it was offered to."""
+        recipients = self._by_topic.get(topic)
+        if not recipients:
+            return 0
+        shared = [SharedFrame(frame)]
+        self._offer(dict.fromkeys(recipients, shared))
+        return len(recipients)
+
     def _apply(self, effect: Effect) -> None:
         topic = room_topic(effect.room_id)
         for subscriber in list(self._by_user.get(effect.user_id, ())):

@@ -204,6 +204,17 @@ class RoomRepository:
         ).first()
         return _membership(row) if row is not None else None
 
+    async def small_room_ids_of(self, user_id: int, *, cap: int) -> set[int]:
+        """The user's rooms with at most `cap` members."""
+        mine = select(_memberships.c.room_id).where(_memberships.c.user_id == user_id)
+        statement = (
+            select(_memberships.c.room_id)
+            .where(_memberships.c.room_id.in_(mine))
+            .group_by(_memberships.c.room_id)
+            .having(func.count() <= cap)
+        )
+        return {int(i) for i in (await self._session.execute(statement)).scalars()}
+
     async def room_ids_of(self, user_id: int) -> list[int]:
         rows = await self._session.execute(
             select(_memberships.c.room_id).where(_memberships.c.user_id == user_id)

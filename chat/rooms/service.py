@@ -37,6 +37,8 @@ from chat.rooms.repository import Member, RoomRepository, RoomSummary
 
 logger = logging.getLogger(__name__)
 
+# Rooms with more members get no presence (what presence in big rooms costs).
+PRESENCE_ROOM_CAP = 500
 # A DM holds its starter and up to this many others ("a few"; beyond that, make a room).
 MAX_DM_OTHERS = 8
 
@@ -189,6 +191,11 @@ class RoomService:
             if isinstance(principal, SignedIn) or self._guest_access != "none":
                 ids.update((await repository.public_room_ids(public_names)).values())
         return ids
+
+    async def presence_rooms_of(self, user_id: int) -> set[int]:
+        """The rooms whose watchers see this user's presence (small enough ones)."""
+        async with self._reading() as session:
+            return await RoomRepository(session).small_room_ids_of(user_id, cap=PRESENCE_ROOM_CAP)
 
     async def live_memberships(self, user_ids: Sequence[int]) -> set[tuple[int, int]]:
         async with self._reading() as session:

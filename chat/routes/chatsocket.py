@@ -19,20 +19,24 @@ from starlette.responses import JSONResponse, Response
 from starlette.websockets import WebSocket
 
 from chat.auth.access import can_post, can_read, rate_limit_key, sign_in_required
-from chat.auth.principal import GUEST, Principal, SignedIn, principal_of
+from chat.auth.principal import GUEST, Account, Principal, SignedIn, principal_of
 from chat.broadcast.hub import Hub, Subscriber
 from chat.conversation.service import ConversationService
 from chat.errors import ClientError
 from chat.events.records import room_topic
 from chat.metrics import Metrics, NullMetrics
 from chat.ratelimit import Rate, TokenBucket
+from chat.realtime.presence import Presence
+from chat.realtime.typing import Typing
 from chat.responses import error_response
-from chat.rooms.service import RoomService
+from chat.rooms.policy import RoomAccess
+from chat.rooms.service import PRESENCE_ROOM_CAP, RoomService
 from chat.schemas import (
     Draft,
     Limits,
     MessageCommand,
     RoomCommand,
+    VisibilityCommand,
     client_id_of,
     dumps,
     error_frame,
@@ -67,6 +71,8 @@ class _Connection:
     service: ChatService
     rooms: RoomService
     conversation: ConversationService
+    typing: Typing
+    presence: Presence
     hub: Hub
     metrics: Metrics | NullMetrics
     limits: Limits
@@ -75,6 +81,7 @@ class _Connection:
     unconfirmed: asyncio.Semaphore  # slots for messages queued for storage, not yet stored
     settings: Settings
     principal: Principal = GUEST
+    hidden: bool = False  # the page's tab is hidden (presence)
     strikes: int = 0  # consecutive frames refused by the rate limit
     close_code: int | None = None
     close_reason: str = ""
@@ -134,10 +141,14 @@ async def chat_socket(websocket: WebSocket) -> None:
         metrics.socket_opened()
         connection = _open_connection(websocket, subscriber, state, metrics, settings)
         connection.principal = principal
+        if account is not None:
+            state["presence"].opened(account.id)
         await _serve(connection)
     finally:
         if accepted:
             metrics.socket_closed()
+            if account is not None:
+                state["presence"].closed(account.id, hidden=connection.hidden)
         hub.unsubscribe(subscriber)
         connections.release(key)
 
@@ -176,6 +187,8 @@ def _open_connection(
         service=state["service"],
         rooms=state["rooms"],
         conversation=state["conversation"],
+        typing=state["typing"],
+        presence=state["presence"],
         hub=state["hub"],
         metrics=metrics,
         settings=settings,
@@ -327,6 +340,8 @@ async def _handle_frame(connection: _Connection, text: str | None) -> None:
             await _room_command(connection, command)
         elif isinstance(command, MessageCommand):
             await _message_command(connection, command)
+        elif isinstance(command, VisibilityCommand):
+            _visibility(connection, command)
         else:
             await _post(connection, command)
     except ClientError as error:
@@ -357,6 +372,39 @@ async def _post(connection: _Connection, draft: Draft) -> None:
         raise
 
 
+async def _watch(connection: _Connection, access: RoomAccess) -> None:
+    """Presence for one room on this socket: a snapshot now, each change after."""
+    members = await connection.rooms.members(access)
+    capped = len(members) > PRESENCE_ROOM_CAP
+    connection.presence.watch(connection.subscriber, None if capped else access.room.id)
+    statuses = (
+        {}
+        if capped
+        else {
+            str(user): status
+            for user, status in connection.presence.statuses(
+                member.account.id for member in members
+            ).items()
+            if status != "offline"
+        }
+    )
+    connection.subscriber.offer(
+        dumps(
+            {
+                "type": "presence_snapshot",
+                "room": access.room.name,
+                "users": statuses,
+                "capped": capped,
+            }
+        )
+    )
+
+
+def _account(connection: _Connection) -> Account | None:
+    principal = connection.principal
+    return principal.account if isinstance(principal, SignedIn) else None
+
+
 async def _message_command(connection: _Connection, command: MessageCommand) -> None:
     """Edit, delete or react: the change reaches everyone (this socket too) as a
     `message_updated` frame once committed; only a refusal is answered here."""
@@ -374,9 +422,29 @@ async def _message_command(connection: _Connection, command: MessageCommand) -> 
         raise
 
 
+def _visibility(connection: _Connection, command: VisibilityCommand) -> None:
+    account = _account(connection)
+    if account is not None and connection.hidden != command.hidden:
+        connection.presence.visibility(
+            account.id, was_hidden=connection.hidden, hidden=command.hidden
+        )
+    connection.hidden = command.hidden
+
+
 async def _room_command(connection: _Connection, command: RoomCommand) -> None:
-    """Listen to a room on this socket (any room the caller may read), or stop listening."""
+    """Listen to a room on this socket (any room the caller may read), or stop listening; say
+    you are typing in it; watch who of its members is online."""
     access = await connection.rooms.access(connection.principal, command.room)
+    if command.action == "typing":
+        account = _account(connection)
+        if account is None:
+            raise sign_in_required("type")
+        access.require_post()
+        await connection.typing.typed(account, access.room.id, access.room.name)
+        return
+    if command.action == "watch":
+        await _watch(connection, access)
+        return
     topic = room_topic(access.room.id)
     subscriber = connection.subscriber
     if command.action == "subscribe":

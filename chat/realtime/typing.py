@@ -1,0 +1,85 @@
+"""Typing indicators: `{"type": "typing", "room"}` from a socket becomes, on every node, the
+frame `{"type": "typing", "room", "user", "expires_in"}` to the room's subscribers.
+
+Coalesced here: one broadcast per user and room per `every` seconds, however often a client
+sends. Ephemeral: a signal through the fan-out backend, never stored, never replayed; a client
+forgets an indicator `expires_in` seconds after its last refresh (stuck indicators are the bug
+class element-web #2625 records), and when that person's message arrives.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from chat.auth.principal import Account
+from chat.broadcast.base import BroadcastBackend
+from chat.broadcast.hub import Hub
+from chat.events.frames import dumps
+from chat.events.records import room_topic
+
+logger = logging.getLogger(__name__)
+
+SIGNAL_KIND = "typing"
+BROADCAST_EVERY_SECONDS = 3.0
+# Clients drop an indicator this long after its last refresh: a little over two refreshes.
+EXPIRES_IN_SECONDS = 7.0
+_MAX_REMEMBERED = 50_000
+
+
+class Typing:
+    def __init__(
+        self,
+        *,
+        hub: Hub,
+        backend: BroadcastBackend,
+        every: float = BROADCAST_EVERY_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._hub = hub
+        self._backend = backend
+        self._every = every
+        self._clock = clock
+        self._last: OrderedDict[tuple[int, int], float] = OrderedDict()
+
+    async def typed(self, account: Account, room_id: int, room: str) -> bool:
+        """Someone typed in a room they may post in; whether it was broadcast (or coalesced)."""
+        key = (account.id, room_id)
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self._every:
+            return False
+        self._last[key] = now
+        self._last.move_to_end(key)
+        while len(self._last) > _MAX_REMEMBERED:
+            self._last.popitem(last=False)
+        signal = {"kind": SIGNAL_KIND, "room_id": room_id, "room": room, "user": account.public()}
+        await self._backend.publish_signal(json.dumps(signal, separators=(",", ":")))
+        return True
+
+    def stopped(self, account: Account, room_id: int) -> None:
+        """Their message arrived: the next keystroke may broadcast again at once."""
+        self._last.pop((account.id, room_id), None)
+
+    def on_signal(self, signal: str) -> None:
+        try:
+            payload: Any = json.loads(signal)
+            if not isinstance(payload, dict) or payload.get("kind") != SIGNAL_KIND:
+                return
+            room_id = int(payload["room_id"])
+            frame = dumps(
+                {
+                    "type": "typing",
+                    "room": str(payload["room"]),
+                    "user": payload["user"],
+                    "expires_in": EXPIRES_IN_SECONDS,
+                }
+            )
+        except (ValueError, KeyError, TypeError):
+            logger.warning("ignoring a malformed typing signal: %r", signal[:120])
+            return
+        self._hub.deliver_ephemeral(room_topic(room_id), frame)
