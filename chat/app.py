@@ -26,6 +26,7 @@ from chat.headers import SecurityHeadersMiddleware
 from chat.lifecycle import running
 from chat.metrics import MetricsMisconfigured
 from chat.migrate import SchemaNotAtHead
+from chat.realtime import routes as presence_api
 from chat.rendering import create_environment
 from chat.requestmetrics import RequestMetricsMiddleware
 from chat.resources import static_dir, templates_dir
@@ -111,6 +112,13 @@ def _room_routes() -> list[Route]:
         ),
         Route("/api/rooms/{room}/read", room_api.mark_read, methods=["POST"], name="read"),
         *_message_routes(),
+        Route(
+            "/api/rooms/{room}/presence",
+            presence_api.room_presence,
+            methods=["GET"],
+            name="room_presence",
+        ),
+        Route("/api/presence", presence_api.everyone, methods=["GET"], name="presence"),
         Route("/api/dms", room_api.start_direct_message, methods=["POST"], name="dms"),
     ]
 
