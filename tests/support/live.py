@@ -16,7 +16,7 @@ from chat.forwarded import behind_proxy
 from chat.settings import Settings
 from chat.transport import ChatWebSocketProtocol
 
-START_TIMEOUT_S = 10.0
+START_TIMEOUT_S = 30.0  # a loaded 2-core machine is slow to start a server
 STOP_TIMEOUT_S = 15.0
 
 
