@@ -137,6 +137,18 @@ class AccountRepository:
         ).first()
         return _user_record(row) if row is not None else None
 
+    async def enabled_ids_by_username(self, usernames: Iterable[str]) -> dict[str, int]:
+        """username -> id of the enabled accounts among these usernames, in one query."""
+        wanted = sorted(set(usernames))
+        if not wanted:
+            return {}
+        rows = await self._session.execute(
+            select(_users.c.username, _users.c.id).where(
+                _users.c.username.in_(wanted), _users.c.disabled.is_(False)
+            )
+        )
+        return {username: int(user_id) for username, user_id in rows}
+
     async def user_by_id(self, user_id: int) -> UserRecord | None:
         row = (await self._session.execute(select(_users).where(_users.c.id == user_id))).first()
         return _user_record(row) if row is not None else None

@@ -55,10 +55,10 @@ async def resolve(
     names.discard(ROOM_MENTION)
     ids: set[int] = set()
     if names:
-        accounts = AccountRepository(session)
-        found = [await accounts.user_by_username(name) for name in sorted(names)[:MAX_MENTIONS]]
-        candidates = [record.account.id for record in found if record and not record.disabled]
-        members = await rooms.memberships_among([(room.id, user) for user in candidates])
+        found = await AccountRepository(session).enabled_ids_by_username(
+            sorted(names)[:MAX_MENTIONS]
+        )
+        members = await rooms.memberships_among([(room.id, user) for user in found.values()])
         ids = {user for (_, user) in members if user != author.id}
     return Mentions(frozenset(ids), room=everyone)
 
