@@ -16,6 +16,8 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -270,10 +272,15 @@ class Message(Base):
     deleted_by: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
-    # Bumped by every edit, delete and reaction: what a rendering is cached under.
-    version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    # Bumped by every edit, delete and reaction: what a rendering is cached under. The
+    # server defaults keep rows written by other tools (imports, older nodes) valid.
+    version: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default=text("0")
+    )
     # An owner or moderator wrote @room: every member is mentioned.
-    mentions_room: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    mentions_room: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=false()
+    )
 
     def __repr__(self) -> str:
         return f"Message(id={self.id!r}, author={self.author!r}, body={self.body[:40]!r})"

@@ -52,9 +52,6 @@ def upgrade() -> None:
             ["id"],
             ondelete="SET NULL",
         )
-    if op.get_bind().dialect.name == "postgresql":
-        op.alter_column("messages", "version", server_default=None)
-        op.alter_column("messages", "mentions_room", server_default=None)
     op.create_table(
         "message_versions",
         sa.Column("id", _ID, primary_key=True, autoincrement=True),
