@@ -18,7 +18,7 @@ import random
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,7 +114,10 @@ class Clients:
         client.closed.add_done_callback(lambda _: self._on_closed(client))
 
 
-async def open_clients(url: str, count: int, compression: str | None) -> Clients:
+async def open_clients(
+    url: str, count: int, compression: str | None, tokens: Sequence[str] = ()
+) -> Clients:
+    """Open ``count`` sockets; with ``tokens``, socket i signs in with ``tokens[i]`` (Bearer)."""
     clients = Clients()
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
@@ -122,7 +125,12 @@ async def open_clients(url: str, count: int, compression: str | None) -> Clients
         async with gate:
             try:
                 async with asyncio.timeout(CONNECT_TIMEOUT):
-                    client = await open_connection(url, index=index, compression=compression)
+                    client = await open_connection(
+                        url,
+                        index=index,
+                        compression=compression,
+                        headers=_bearer(tokens, index),
+                    )
             except (OSError, TimeoutError) as exc:
                 clients.connect_errors[type(exc).__name__] += 1
                 return
@@ -133,6 +141,12 @@ async def open_clients(url: str, count: int, compression: str | None) -> Clients
     for index, client in enumerate(clients.sockets):
         client.index = index
     return clients
+
+
+def _bearer(tokens: Sequence[str], index: int) -> tuple[tuple[str, str], ...]:
+    if not tokens:
+        return ()
+    return (("Authorization", f"Bearer {tokens[index % len(tokens)]}"),)
 
 
 async def close_clients(clients: Clients) -> None:
@@ -392,11 +406,12 @@ async def fanout_job(job: dict[str, Any]) -> dict[str, Any]:
 async def idle_job(job: dict[str, Any]) -> dict[str, Any]:
     """Server RSS growth per idle connection; one warm-up connection loads lazy code first."""
     pid = int(job["server_pid"])
-    warm = await open_clients(job["url"], 1, job.get("compression"))
+    warm = await open_clients(job["url"], 1, job.get("compression"), job.get("tokens") or ())
     await close_clients(warm)
     await asyncio.sleep(float(job["settle"]))
     before = server_rss(pid)
-    clients = await open_clients(job["url"], int(job["clients"]), job.get("compression"))
+    tokens = job.get("tokens") or ()
+    clients = await open_clients(job["url"], int(job["clients"]), job.get("compression"), tokens)
     try:
         await asyncio.sleep(float(job["settle"]))
         after = server_rss(pid)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.accounts import idle_accounts, signin_storm
 from bench.driver import LoadGenerator
 from bench.peers._common import raise_fd_limit
 from bench.report import render, write_json
@@ -27,6 +28,10 @@ from bench.servers import (
 )
 
 logger = logging.getLogger("bench")
+# The default run keeps the scenarios every earlier result was measured with; the others are
+# picked with --scenarios.
+EXTRA_SCENARIOS = {"signin-storm": signin_storm, "idle-accounts": idle_accounts}
+ALL_SCENARIOS = {**SCENARIOS, **EXTRA_SCENARIOS}
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
@@ -68,7 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=SERVER_NAMES,
         help="columns, in order (default %(default)s); chat-metrics is chat with CHAT_METRICS=true",
     )
-    p.add_argument("--scenarios", type=_names(tuple(SCENARIOS)), default=tuple(SCENARIOS))
+    p.add_argument(
+        "--scenarios",
+        type=_names(tuple(ALL_SCENARIOS)),
+        default=tuple(SCENARIOS),
+        help=f"default %(default)s; also {', '.join(EXTRA_SCENARIOS)}",
+    )
     p.add_argument("--reps", type=int, default=3, help="repetitions (default %(default)s)")
     p.add_argument("--duration", type=float, default=3.0, help="seconds per measurement")
     p.add_argument("--warmup", type=float, default=0.5, help="seconds of load before measuring")
@@ -95,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--history-rows", type=_numbers(int), default=(1000, 1_000_000))
     p.add_argument("--history-concurrency", type=int, default=4)
     p.add_argument("--history-limit", type=int, default=50)
+    p.add_argument(
+        "--signin-rate", type=float, default=20.0, help="password sign-ins/s in signin-storm"
+    )
     p.add_argument("--sqlite-synchronous", default="FULL", choices=("NORMAL", "FULL"))
     p.add_argument(
         "--chat-env",
@@ -140,12 +153,14 @@ def options_from(args: argparse.Namespace) -> Options:
         history_limit=args.history_limit,
         sqlite_synchronous=args.sqlite_synchronous,
         chat_env={**BENCH_CHAT_ENV, **dict(args.chat_env)},
+        signin_rate=args.signin_rate,
     )
 
 
 def needs_chat(options: Options) -> bool:
     chat_columns = set(CHAT_VARIANTS) & set(options.servers)
-    return bool(chat_columns) or bool({"write", "history"} & set(options.scenarios))
+    chat_only = {"write", "history", *EXTRA_SCENARIOS}
+    return bool(chat_columns) or bool(chat_only & set(options.scenarios))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -165,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for name in options.scenarios:
             logger.info("scenario %s", name)
-            SCENARIOS[name](ctx)
+            ALL_SCENARIOS[name](ctx)
     except KeyboardInterrupt:
         status = "interrupted"
         logger.warning("interrupted: the servers are stopped, partial results follow")

@@ -69,6 +69,7 @@ class Options:
     history_limit: int
     sqlite_synchronous: str
     chat_env: dict[str, str]
+    signin_rate: float = 20.0
 
 
 @dataclass

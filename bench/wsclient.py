@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from websockets.client import ClientProtocol
 from websockets.extensions.permessage_deflate import enable_client_permessage_deflate
@@ -29,7 +29,14 @@ class HandshakeError(ConnectionError):
 class WsClient(asyncio.Protocol):
     """One connection; every complete text message goes to ``on_text(client, data, index)``."""
 
-    def __init__(self, url: str, *, index: int, compression: str | None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        index: int,
+        compression: str | None,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
         extensions = enable_client_permessage_deflate(None) if compression == "deflate" else None
         self.protocol = ClientProtocol(parse_uri(url), extensions=extensions, max_size=None)
         self.index = index
@@ -39,6 +46,7 @@ class WsClient(asyncio.Protocol):
         self.opened: asyncio.Future[None] = loop.create_future()
         self.closed: asyncio.Future[None] = loop.create_future()
         self._fragments: list[bytes] = []
+        self._headers = tuple(headers)
 
     @property
     def close_code(self) -> int | None:
@@ -53,7 +61,10 @@ class WsClient(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
-        self.protocol.send_request(self.protocol.connect())
+        request = self.protocol.connect()
+        for name, value in self._headers:
+            request.headers[name] = value
+        self.protocol.send_request(request)
         self._flush()
 
     def data_received(self, data: bytes) -> None:
@@ -129,12 +140,21 @@ class WsClient(asyncio.Protocol):
             transport.close()
 
 
-async def open_connection(url: str, *, index: int, compression: str | None) -> WsClient:
-    """Connect and complete the handshake; raise ``HandshakeError`` or ``OSError`` on failure."""
+async def open_connection(
+    url: str,
+    *,
+    index: int,
+    compression: str | None,
+    headers: Sequence[tuple[str, str]] = (),
+) -> WsClient:
+    """Connect and complete the handshake; raise ``HandshakeError`` or ``OSError`` on failure.
+    ``headers`` go on the upgrade request (an ``Authorization`` for a signed-in socket)."""
     uri = parse_uri(url)
     loop = asyncio.get_running_loop()
     _, client = await loop.create_connection(
-        lambda: WsClient(url, index=index, compression=compression), uri.host, uri.port
+        lambda: WsClient(url, index=index, compression=compression, headers=headers),
+        uri.host,
+        uri.port,
     )
     try:
         await client.opened

@@ -26,10 +26,11 @@ class ClientError(ValueError):
 
 
 class TryLater(ClientError):
-    """Refused for now (429): it may succeed in `retry_after` seconds (the Retry-After header)."""
+    """Refused for now (429, or 503 when the server rather than the client is the reason): it
+    may succeed in `retry_after` seconds (the Retry-After header)."""
 
-    def __init__(self, code: str, detail: str, *, retry_after: float) -> None:
-        super().__init__(code, detail, status=429)
+    def __init__(self, code: str, detail: str, *, retry_after: float, status: int = 429) -> None:
+        super().__init__(code, detail, status=status)
         self.retry_after = retry_after
 
     @property
