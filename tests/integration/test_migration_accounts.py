@@ -3,16 +3,13 @@ to accounts and downgrades back with every message, id, order, author and time i
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.support.database import downgrade, sqlite_url, upgrade
+from tests.support.database import downgrade, execute, rows, sqlite_url, upgrade
 from tests.support.postgres import PostgresDatabase
 
 ACCOUNTS = "0002"
@@ -24,30 +21,6 @@ OLD_MESSAGES = [
     (5, "after a gap <b>", "grace", "c-5"),
     (6, "ünïcødé 🎉", "linus", None),
 ]
-
-
-def rows(url: str, sql: str) -> list[tuple[Any, ...]]:
-    async def run() -> list[tuple[Any, ...]]:
-        engine = create_async_engine(url)
-        try:
-            async with engine.connect() as connection:
-                return [tuple(row) for row in await connection.execute(text(sql))]
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
-
-
-def execute(url: str, sql: str, params: list[dict[str, Any]]) -> None:
-    async def run() -> None:
-        engine = create_async_engine(url)
-        try:
-            async with engine.begin() as connection:
-                await connection.execute(text(sql), params)
-        finally:
-            await engine.dispose()
-
-    asyncio.run(run())
 
 
 def seed_previous_release(url: str) -> None:
