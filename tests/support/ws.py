@@ -12,9 +12,16 @@ from websockets.sync.client import ClientConnection, connect
 RECV_TIMEOUT_S = 5.0
 
 
-def open_socket(url: str, *, origin: str | None = None, **kwargs: Any) -> ClientConnection:
-    headers = {"Origin": origin} if origin else None
-    return connect(url, additional_headers=headers, open_timeout=5, close_timeout=2, **kwargs)
+def open_socket(
+    url: str,
+    *,
+    origin: str | None = None,
+    headers: dict[str, str] | None = None,
+    **kwargs: Any,
+) -> ClientConnection:
+    """Connect with an Origin and any other handshake headers (a Cookie, an Authorization)."""
+    sent = {**(headers or {}), **({"Origin": origin} if origin else {})}
+    return connect(url, additional_headers=sent or None, open_timeout=5, close_timeout=2, **kwargs)
 
 
 def recv_json(connection: ClientConnection, timeout: float = RECV_TIMEOUT_S) -> dict[str, Any]:
