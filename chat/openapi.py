@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 # NUL characters are refused everywhere; a body also needs one character that is not a space.
+# "Space" as Python's str.strip() means it, which is ECMA's \s plus U+001C-U+001F and U+0085.
 _NO_NUL = "^[^\\u0000]*$"
-_NO_NUL_SOME_TEXT = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"
+_NO_NUL_SOME_TEXT = "^[^\\u0000]*[^\\s\\u0000\\u001c-\\u001f\\u0085][^\\u0000]*$"
 
 _ERROR = {
     "type": "object",
