@@ -244,7 +244,7 @@ def _highlighted(html: Markup) -> Markup:
     if not html.startswith(prefix):
         logger.warning("a message fragment does not start with %r", prefix)
         return html
-    return Markup('<div class="message highlighted"' + html[len(prefix) :])
+    return Markup('<div class="message highlighted"') + html[len(prefix) :]
 
 
 def _day_label(day: str) -> str:

@@ -20,14 +20,14 @@ PASSWORD = "plum tree in winter"
 class Person:
     """A browser without JavaScript: cookies kept, forms posted with the page's token."""
 
-    def __init__(self, server: LiveServer, username: str | None = None) -> None:
+    def __init__(self, server: LiveServer) -> None:
         self.http = httpx.Client(base_url=server.url, timeout=10, follow_redirects=False)
-        self.username = username
-        if username is not None:
-            answer = self.http.post(
-                "/api/auth/register", json={"username": username, "password": PASSWORD}
-            )
-            assert answer.status_code == 201, answer.text
+
+    def register(self, username: str) -> None:
+        answer = self.http.post(
+            "/api/auth/register", json={"username": username, "password": PASSWORD}
+        )
+        assert answer.status_code == 201, answer.text
 
     def get(self, path: str, **params: object) -> httpx.Response:
         return self.http.get(path, params=params or None)
@@ -52,7 +52,9 @@ def people(server: LiveServer) -> Iterator[People]:
     opened: list[Person] = []
 
     def factory(username: str | None = None) -> Person:
-        opened.append(Person(server, username))
+        opened.append(Person(server))
+        if username is not None:
+            opened[-1].register(username)
         return opened[-1]
 
     yield factory
@@ -271,6 +273,167 @@ def test_guests_where_guests_may_not_read_get_the_same_404(make_server: ServerFa
         assert guest.get("/").status_code == 303  # as before: to the sign-in page
     finally:
         guest.close()
+
+
+# ---- forms ----
+
+
+def form_error(html: str) -> str:
+    found = re.search(r'<p id="form-error" class="form-error" role="alert">([^<]*)</p>', html)
+    return found.group(1) if found else ""
+
+
+def test_post_to_a_room_redirects_back_and_refusals_stay_on_the_page(people: People) -> None:
+    ada = people("ada")
+    make_room(ada, "ops")
+    posted = ada.submit("/r/ops", "/r/ops/messages", body="from the form")
+    assert (posted.status_code, posted.headers["location"]) == (303, "/r/ops")
+    assert "from the form" in ada.get("/r/ops").text
+    assert "from the form" not in ada.get("/").text
+
+    empty = ada.submit("/r/ops", "/r/ops/messages", body="   ")
+    assert empty.status_code == 400 and form_error(empty.text)
+    too_long = ada.submit("/r/ops", "/r/ops/messages", body="z" * 2001)
+    assert too_long.status_code == 400 and "z" * 2001 + "</textarea>" in too_long.text
+    assert 'action="/r/ops/messages"' in too_long.text
+    forged = ada.http.post("/r/ops/messages", data={"body": "forged", "_xsrf": "nope"})
+    assert forged.status_code == 403 and ">forged</textarea>" in forged.text
+    ada.api("PATCH", "/api/rooms/ops", archived=True)
+    archived = ada.submit("/r/ops", "/r/ops/messages", body="too late")
+    assert archived.status_code == 403 and "archived" in form_error(archived.text)
+    bodies = [m["body"] for m in ada.api("GET", "/api/rooms/ops/messages").json()["messages"]]
+    assert bodies == ["from the form"]
+
+
+def test_the_old_form_route_still_posts_to_general(people: People) -> None:
+    guest = people()
+    posted = guest.submit("/", "/a/message/new", body="old route", author="kim", next="/")
+    assert (posted.status_code, posted.headers["location"]) == (303, "/")
+    assert "old route" in guest.get("/").text
+
+
+def test_create_join_and_leave(people: People) -> None:
+    ada, bob = people("ada"), people("bob")
+    taken = ada.submit("/rooms/new", "/rooms/new", name="general", visibility="public")
+    assert taken.status_code == 409 and "taken" in form_error(taken.text)
+    bad = ada.submit("/rooms/new", "/rooms/new", name="Not A Slug!", title="Kept <b>")
+    assert bad.status_code == 400 and 'value="Kept &lt;b&gt;"' in bad.text
+    made = ada.submit("/rooms/new", "/rooms/new", name="ops", title="Ops", visibility="private")
+    assert (made.status_code, made.headers["location"]) == (303, "/r/ops")
+    assert ada.get("/r/ops").status_code == 200
+    assert bob.get("/r/ops").status_code == 404
+    assert bob.get("/rooms/new").status_code == 200
+    assert people().get("/rooms/new").status_code == 303  # a guest is sent to sign in
+
+    ada.submit("/rooms/new", "/rooms/new", name="lobby", visibility="public")
+    assert "Join</button>" in bob.get("/r/lobby").text
+    joined = bob.submit("/r/lobby", "/r/lobby/join")
+    assert (joined.status_code, joined.headers["location"]) == (303, "/r/lobby")
+    assert "Join</button>" not in bob.get("/r/lobby").text
+    assert 'member-username">@bob<' in bob.get("/r/lobby/members").text
+    left = bob.submit("/r/lobby/members", "/r/lobby/leave")
+    assert left.status_code == 303
+    assert 'member-username">@bob<' not in bob.get("/r/lobby/members").text
+
+
+def test_owners_add_members_others_may_not(people: People) -> None:
+    people("first")  # the first account is an admin: these are not
+    ada, bob, cy = people("ada"), people("bob"), people("cy")
+    make_room(ada, "ops", "private")
+    assert 'id="add-member-form"' in ada.get("/r/ops/members").text
+    added = ada.submit("/r/ops/members", "/r/ops/members", username="bob")
+    assert (added.status_code, added.headers["location"]) == (303, "/r/ops/members")
+    assert bob.get("/r/ops").status_code == 200
+    assert 'id="add-member-form"' not in bob.get("/r/ops/members").text
+    refused = bob.submit("/r/ops/members", "/r/ops/members", username="cy")
+    assert refused.status_code == 403 and form_error(refused.text)
+    nobody = ada.submit("/r/ops/members", "/r/ops/members", username="nobody")
+    assert nobody.status_code == 404 and 'value="nobody"' in nobody.text
+    assert cy.get("/r/ops").status_code == 404
+
+
+def test_a_direct_message_is_found_again_not_duplicated(people: People) -> None:
+    ada, bob = people("ada"), people("bob")
+    offer = ada.get("/dm/bob")
+    assert offer.status_code == 200 and 'action="/dm/bob"' in offer.text
+    assert ada.get("/api/rooms").json()["rooms"][-1]["kind"] != "dm"  # a GET starts nothing
+    started = ada.submit("/dm/bob", "/dm/bob")
+    assert started.status_code == 303
+    room = started.headers["location"]
+    assert re.fullmatch(r"/r/dm-\d+-\d+", room)
+    assert ada.get("/dm/bob").headers["location"] == room
+    assert bob.get("/dm/ada").headers["location"] == room
+    assert ada.submit("/", "/dm/bob").headers["location"] == room
+    assert ada.get("/dm", username="@Bob").headers["location"] == "/dm/bob"
+    dm_page = bob.get(room).text
+    assert "aria-current" in room_list(dm_page)[room.removeprefix("/r/")]
+    assert ">ada</a>" in room_list(dm_page)[room.removeprefix("/r/")]  # titled by the other
+    assert ada.get("/dm/nobody").status_code == 404
+    assert people().get("/dm/bob").status_code == 303
+
+
+def test_edit_and_delete_your_message_through_forms(people: People) -> None:
+    people("first")  # the first account is an admin: ada and bob are not
+    ada, bob = people("ada"), people("bob")
+    mine = ada.api("POST", "/api/messages", body="tpyo").json()["id"]
+    theirs = bob.api("POST", "/api/messages", body="bob's").json()["id"]
+    home = ada.get("/").text
+    assert f'href="/r/general/m/{mine}/edit"' in home
+    assert f"/m/{theirs}/edit" not in home and f"/m/{theirs}/delete" not in home
+
+    form = ada.get(f"/r/general/m/{mine}/edit")
+    assert form.status_code == 200 and ">tpyo</textarea>" in form.text
+    saved = ada.submit(f"/r/general/m/{mine}/edit", f"/r/general/m/{mine}/edit", body="typo")
+    assert (saved.status_code, saved.headers["location"]) == (
+        303,
+        f"/r/general/m/{mine}#m{mine}",
+    )
+    empty = ada.submit(f"/r/general/m/{mine}/edit", f"/r/general/m/{mine}/edit", body=" ")
+    assert empty.status_code == 400 and form_error(empty.text)
+    assert bob.get(f"/r/general/m/{mine}/edit").status_code == 403
+    stolen = bob.submit("/", f"/r/general/m/{mine}/edit", body="mine now")
+    assert stolen.status_code == 403
+
+    confirm = ada.get(f"/r/general/m/{mine}/delete")
+    assert confirm.status_code == 200 and "typo" in confirm.text
+    refused = bob.submit("/", f"/r/general/m/{mine}/delete")
+    assert refused.status_code == 403
+    deleted = ada.submit(f"/r/general/m/{mine}/delete", f"/r/general/m/{mine}/delete")
+    assert (deleted.status_code, deleted.headers["location"]) == (303, "/r/general")
+    stored = {m["id"]: m for m in ada.api("GET", "/api/messages").json()["messages"]}
+    assert stored[mine]["deleted"] and stored[mine]["body"] == ""
+    assert stored[theirs]["body"] == "bob's"
+    assert ada.get("/r/general/m/999999/edit").status_code == 404
+
+
+def test_moderators_delete_any_message(people: People) -> None:
+    people("first")  # the first account is an admin: ada owns the room, no more
+    ada, bob = people("ada"), people("bob")
+    make_room(ada, "ops")
+    said = bob.api("POST", "/api/rooms/ops/messages", body="spam").json()["id"]
+    assert f"/r/ops/m/{said}/delete" in ada.get("/r/ops").text
+    removed = ada.submit(f"/r/ops/m/{said}/delete", f"/r/ops/m/{said}/delete")
+    assert removed.status_code == 303
+    assert "spam" not in ada.get("/r/ops").text
+
+
+def test_a_permalink_page_centres_and_marks_the_message(people: People, server: LiveServer) -> None:
+    ada = people("ada")
+    per_page = server.settings.page_messages
+    ids = [ada.api("POST", "/api/messages", body=f"n{n}").json()["id"] for n in range(per_page * 2)]
+    target = ids[per_page]
+    page = ada.get(f"/r/general/m/{target}")
+    assert page.status_code == 200
+    shown = message_ids(page.text)
+    assert target in shown and shown[0] < target < shown[-1]
+    assert f'<div class="message highlighted" id="m{target}"' in page.text
+    assert page.text.count("highlighted") == 1
+    assert "Older messages</a>" in page.text and "Newer messages</a>" in page.text
+    elsewhere = ada.get(f"/r/ops/m/{target}")
+    assert elsewhere.status_code == 404
+    make_room(ada, "ops")
+    assert ada.get(f"/r/ops/m/{target}").status_code == 404  # not a message of that room
+    assert ada.get("/r/general/m/0x10").status_code == 404
 
 
 # ---- around= (permalinks) ----
