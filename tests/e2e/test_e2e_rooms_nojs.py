@@ -149,3 +149,18 @@ def test_the_room_list_is_a_drawer_on_a_phone(chat_server: ChatServer, signed_in
     expect(ada.locator('#rooms li[data-room="general"] a')).to_be_visible()
     ada.click("#rooms .drawer-close")
     expect(rooms).not_to_be_in_viewport()
+
+
+def test_a_permalink_lands_on_the_message(chat_server: ChatServer, signed_in: NoJs) -> None:
+    ids = [chat_server.post_message(f"entry {n:02d}", author="kai")["id"] for n in range(40)]
+    target = ids[20]
+    reader = signed_in("lu", viewport={"width": 800, "height": 600})
+    reader.goto(f"{chat_server.url}/r/general/m/{target}#m{target}", timeout=WAIT_MS)
+    marked = reader.locator("#inbox .message.highlighted")
+    expect(marked).to_have_count(1)
+    expect(marked).to_have_attribute("id", f"m{target}")
+    expect(marked).to_be_in_viewport()
+    expect(message_with_text(reader, "entry 30")).to_have_count(0)  # a page around it
+    with reader.expect_navigation(timeout=WAIT_MS):
+        reader.click(".pager-newer")
+    expect(message_with_text(reader, "entry 30")).to_have_count(1)
