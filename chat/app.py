@@ -31,12 +31,13 @@ from chat.rendering import create_environment
 from chat.requestmetrics import RequestMetricsMiddleware
 from chat.resources import static_dir, templates_dir
 from chat.rooms import routes as room_api
-from chat.routes import api, pages
+from chat.routes import api
 from chat.routes import metrics as metrics_route
 from chat.routes.chatsocket import chat_socket
 from chat.settings import Settings
 from chat.startup import StartupRefusalMiddleware
 from chat.state import AppState
+from chat.web import message_forms, room_forms, room_page
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +75,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
 def _routes() -> list[Route | WebSocketRoute | Mount]:
     return [
-        Route("/", pages.index, methods=["GET"], name="index"),
-        Route("/a/message/new", pages.post_message_form, methods=["POST"], name="post_form"),
+        Route("/", room_page.index, methods=["GET"], name="index"),
+        Route(
+            "/a/message/new", message_forms.post_message_form, methods=["POST"], name="post_form"
+        ),
+        *_room_pages(),
         *_account_pages(),
         Route("/api/messages", api.MessagesEndpoint, name="messages"),
         *_room_routes(),
@@ -87,6 +91,30 @@ def _routes() -> list[Route | WebSocketRoute | Mount]:
         Route("/metrics", metrics_route.metrics, methods=["GET"], name="metrics"),
         WebSocketRoute("/chatsocket", chat_socket, name="chatsocket"),
         Mount("/static", StaticFiles(directory=static_dir()), name="static"),
+    ]
+
+
+def _room_pages() -> list[Route]:
+    """The rooms without JavaScript: pages (GET) and their forms (POST, then 303)."""
+    room = "/r/{room}"
+    one = f"{room}/m/{{message_id}}"
+    return [
+        Route(room, room_page.room_page, methods=["GET"], name="room_page"),
+        Route(f"{room}/messages", message_forms.post_room_message, methods=["POST"]),
+        Route(one, room_page.message_page, methods=["GET"], name="message_page"),
+        Route(f"{one}/edit", message_forms.edit_page, methods=["GET"], name="edit_page"),
+        Route(f"{one}/edit", message_forms.edit_message, methods=["POST"], name="edit_form"),
+        Route(f"{one}/delete", message_forms.delete_page, methods=["GET"], name="delete_page"),
+        Route(f"{one}/delete", message_forms.delete_message, methods=["POST"], name="delete_form"),
+        Route(f"{room}/join", room_forms.join_room, methods=["POST"], name="join_form"),
+        Route(f"{room}/leave", room_forms.leave_room, methods=["POST"], name="leave_form"),
+        Route(f"{room}/members", room_forms.members_page, methods=["GET"], name="members_page"),
+        Route(f"{room}/members", room_forms.add_member, methods=["POST"], name="add_member_form"),
+        Route("/rooms/new", room_forms.new_room_page, methods=["GET"], name="new_room_page"),
+        Route("/rooms/new", room_forms.create_room, methods=["POST"], name="new_room_form"),
+        Route("/dm", room_forms.find_person, methods=["GET"], name="find_person"),
+        Route("/dm/{username}", room_forms.direct_message_page, methods=["GET"], name="dm_page"),
+        Route("/dm/{username}", room_forms.start_direct_message, methods=["POST"], name="dm_form"),
     ]
 
 

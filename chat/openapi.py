@@ -104,6 +104,13 @@ OPENAPI_DOCUMENT: dict[str, Any] = {
                     },
                     _cursor_parameter("before", "Only messages with a smaller id", 1),
                     _cursor_parameter("after", "Only messages with a larger id", 0),
+                    _cursor_parameter(
+                        "around",
+                        "The page centred on this message: up to (limit - 1) // 2 older "
+                        "messages, the message, and newer ones to fill the page (a permalink). "
+                        "At most one of before, after and around.",
+                        1,
+                    ),
                 ],
                 "responses": {
                     "200": {
@@ -113,6 +120,7 @@ OPENAPI_DOCUMENT: dict[str, Any] = {
                         },
                     },
                     "400": _error_response("A bad query parameter"),
+                    "404": _error_response("around names no message of this room"),
                 },
             },
             "post": {

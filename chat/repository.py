@@ -24,6 +24,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgres_insert
@@ -268,6 +269,39 @@ class MessageRepository:
         page = await self._hydrated([_record(row) for row in rows[:limit]])
         has_older = bool(rows[0].flag) if rows else await self._exists(older)
         return Page(messages=page, has_older=has_older, has_newer=len(rows) > limit)
+
+    async def around(self, room_id: int, anchor: int, limit: int) -> Page | None:
+        """The page centred on message `anchor`: up to (limit - 1) // 2 older messages, the
+        anchor, and the newer ones that fill the page; None when the anchor is not a message of
+        this room. One statement: two keyset scans from the anchor, each one row longer than it
+        shows, which is how it knows whether anything lies beyond either end."""
+        older_wanted = (limit - 1) // 2
+        newer_wanted = limit - older_wanted  # the anchor and what follows it
+        key = _messages.c.id
+        in_room = _messages.c.room_id == room_id
+        older = (
+            select(key).where(in_room, key < anchor).order_by(key.desc()).limit(older_wanted + 1)
+        ).subquery()
+        newer = select(key).where(in_room, key >= anchor).order_by(key).limit(newer_wanted + 1)
+        ids = union_all(select(older.c.id), select(newer.subquery().c.id)).subquery()
+        statement = (
+            select(*_COLUMNS)
+            .select_from(_WITH_AUTHOR)
+            .where(key.in_(select(ids.c.id)))
+            .order_by(key)
+        )
+        rows = [_record(row) for row in await self._session.execute(statement)]
+        position = next((i for i, row in enumerate(rows) if row.id >= anchor), len(rows))
+        if position == len(rows) or rows[position].id != anchor:
+            return None
+        below, above = rows[:position], rows[position:]
+        page = below[-older_wanted:] if older_wanted else []
+        page += above[:newer_wanted]
+        return Page(
+            messages=await self._hydrated(page),
+            has_older=len(below) > older_wanted,
+            has_newer=len(above) > newer_wanted,
+        )
 
     async def _exists(self, condition: ColumnElement[bool]) -> bool:
         return bool(await self._session.scalar(select(exists().where(condition))))

@@ -108,6 +108,7 @@ class HistoryQuery:
     limit: int
     before: int | None = None
     after: int | None = None
+    around: int | None = None  # a message id: the page centred on it
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -340,16 +341,19 @@ def parse_history_query(
     params: Mapping[str, list[str]], *, default_limit: int, max_limit: int
 ) -> HistoryQuery:
     """Validate `GET /api/messages` query parameters (each name mapped to all its values)."""
-    unknown = sorted(set(params) - {"limit", "before", "after"})
+    unknown = sorted(set(params) - {"limit", "before", "after", "around"})
     if unknown:
         raise ClientError("unknown_parameter", f"unknown query parameter {unknown[0]!r}")
     limit = _single_integer(params, "limit", low=1)
     before = _single_integer(params, "before", low=1)
     after = _single_integer(params, "after", low=0)
-    if before is not None and after is not None:
-        raise ClientError("conflicting_cursors", "pass either 'before' or 'after', not both")
+    around = _single_integer(params, "around", low=1)
+    if sum(cursor is not None for cursor in (before, after, around)) > 1:
+        raise ClientError(
+            "conflicting_cursors", "pass one of 'before', 'after' and 'around', not several"
+        )
     effective = default_limit if limit is None else min(limit, max_limit)
-    return HistoryQuery(limit=effective, before=before, after=after)
+    return HistoryQuery(limit=effective, before=before, after=after, around=around)
 
 
 def _single_integer(params: Mapping[str, list[str]], name: str, *, low: int) -> int | None:

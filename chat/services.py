@@ -145,19 +145,26 @@ class ChatService:
         return PostResult(message=self.present(result.message, room=room), created=result.created)
 
     async def history(self, room_id: int, room: str, query: HistoryQuery) -> HistoryPage:
-        """A page of one room's messages (the caller decided the reader may read the room)."""
+        """A page of one room's messages (the caller decided the reader may read the room).
+
+        Raises ClientError `message_not_found` (404) when `around` names no message of it."""
         async with self._read_session() as session:
             # One statement per page (two only for an empty page, where a snapshot of its own
             # for "is there anything beyond" is as good an answer).
             repository = MessageRepository(session)
-            if query.before is not None:
+            if query.around is not None:
+                found = await repository.around(room_id, query.around, query.limit)
+                if found is None:
+                    raise message_not_found()
+                page = found
+            elif query.before is not None:
                 page = await repository.before(room_id, query.before, query.limit)
             elif query.after is not None:
                 page = await repository.after(room_id, query.after, query.limit)
             else:
                 page = await repository.newest(room_id, query.limit)
         # The newest page is what every page load asks for; older pages are read once each.
-        remember = query.before is None and query.after is None
+        remember = query.before is None and query.after is None and query.around is None
         messages = [self.present(row, room=room, remember=remember) for row in page.messages]
         return HistoryPage(
             messages=messages,
@@ -313,6 +320,10 @@ class ChatService:
         # publish has handed the batch to this node's hub, and the hub to every local socket
         # (see BroadcastBackend.publish): one observation covers the whole batch.
         self._metrics.delivery_latency(time.monotonic() - committed_at)
+
+
+def message_not_found() -> ClientError:
+    return ClientError("message_not_found", "no such message in this room", status=404)
 
 
 def _still_current(cached: StoredMessage, row: MessageRecord) -> bool:

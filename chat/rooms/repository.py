@@ -343,6 +343,9 @@ def _mention_count(room_id: Any, user_id: Any, after: Any) -> Any:
             _mentions.c.message_id > after,
         )
         .limit(UNREAD_CAP)
+        # In a room list the room and the membership are the outer query's: without this the
+        # subquery in FROM joined memberships of its own and counted a mention once per member.
+        .correlate_except(_mentions)
         .subquery()
     )
     everyone = (
@@ -354,6 +357,7 @@ def _mention_count(room_id: Any, user_id: Any, after: Any) -> Any:
             or_(_messages.c.user_id.is_(None), _messages.c.user_id != user_id),
         )
         .limit(UNREAD_CAP)
+        .correlate_except(_messages)
         .subquery()
     )
     return (

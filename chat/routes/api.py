@@ -68,10 +68,10 @@ async def list_messages(request: Request) -> Response:
             max_limit=settings.history_page_max,
         )
         access = await state["rooms"].access(principal, _path_room(request) or GENERAL_ROOM)
+        page = await state["service"].history(access.room.id, access.room.name, query)
     except ClientError as error:
         _log_client_error(request, error)
         return error_response(error)
-    page = await state["service"].history(access.room.id, access.room.name, query)
     return JSONResponse(_page_payload(page))
 
 

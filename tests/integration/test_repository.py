@@ -130,3 +130,31 @@ async def test_add_new_skips_stored_client_ids_and_keeps_the_order(
         page = await MessageRepository(session).after(GENERAL, ROWS, 10)
     assert [(row.id, row.body) for row in page.messages] == created
     assert [body for _, body in created] == ["fresh a", "no key", "fresh b"]
+
+
+@pytest.mark.anyio
+async def test_around_walks_out_both_ways_without_gaps(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sessionmaker() as session:
+        repository = MessageRepository(session)
+        centre = ROWS // 2
+        page = await repository.around(GENERAL, centre, 9)
+        assert page is not None
+        assert [row.id for row in page.messages] == list(range(centre - 4, centre + 5))
+        assert page.has_older and page.has_newer
+        seen = [row.id for row in page.messages]
+        older = page
+        while older.has_older:
+            older = await repository.before(GENERAL, older.messages[0].id, 100)
+            seen = [row.id for row in older.messages] + seen
+        newer = page
+        while newer.has_newer:
+            newer = await repository.after(GENERAL, newer.messages[-1].id, 100)
+            seen += [row.id for row in newer.messages]
+        assert seen == list(range(1, ROWS + 1))
+        first = await repository.around(GENERAL, 1, 4)
+        assert first is not None and [row.id for row in first.messages] == [1, 2, 3]
+        assert not first.has_older and first.has_newer
+        assert await repository.around(GENERAL, ROWS + 1, 4) is None
+        assert await repository.around(GENERAL + 1, centre, 4) is None  # not in that room

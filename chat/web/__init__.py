@@ -1,0 +1,1 @@
+"""The server-rendered pages and the forms that work without JavaScript."""
