@@ -24,6 +24,9 @@
   const config = doc.body.dataset;
   const SOCKET_PATH = config.socketPath || "/chatsocket";
   const API_MESSAGES = config.apiMessages || "/api/messages";
+  // The room this page shows: the socket carries every room of a signed-in user, and a frame
+  // names its room; one without (an older server) is general's.
+  const ROOM = config.room || "general";
   const MAX_CHARS = Number(config.maxChars) || 2000;
   const CATCH_UP_LIMIT = 200;
   const OLDER_LIMIT = 50;
@@ -552,6 +555,7 @@
     }
     if (!frame || typeof frame !== "object") return;
     if (frame.type === "error") onErrorFrame(frame);
+    else if ((frame.room || "general") !== ROOM) return;
     else if (frame.type === "message") showMessage(frame);
     // The Tornado demo's frames have no type: an id and an html fragment.
     else if (frame.type === undefined && ("id" in frame || "html" in frame)) showMessage(frame);
@@ -638,7 +642,9 @@
       console.warn("chat: no answer from the server, reconnecting");
       abandonSocket();
     }, ANSWER_TIMEOUT_MS);
-    socket.send(JSON.stringify({ body: item.body, author: item.author, client_id: item.client_id }));
+    const room = item.room || ROOM;
+    const frame = { body: item.body, author: item.author, client_id: item.client_id, room };
+    socket.send(JSON.stringify(frame));
   }
 
   // ---- history ----
@@ -713,6 +719,7 @@
       body,
       author: chosenName(),
       user_id: myUserId,
+      room: ROOM, // a message queued here goes to this room, even if sent from another page
       queued_at: Date.now(),
     };
     rememberOwn(item.client_id);
