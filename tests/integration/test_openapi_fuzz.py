@@ -36,4 +36,8 @@ def test_api_conforms_to_its_schema(case: schemathesis.Case, fuzzed_server: Live
         # OpenAPI cannot say that two query parameters exclude each other; the server answers
         # 400 conflicting_cursors, which test_api checks. Every other check still applies.
         excluded.append(positive_data_acceptance)
+    if case.path == "/api/search":
+        # A query is free text in a grammar OpenAPI cannot describe: text the schema allows
+        # may still be a malformed query (400 invalid_query). Never a 5xx still applies.
+        excluded.append(positive_data_acceptance)
     case.call_and_validate(base_url=fuzzed_server.url, excluded_checks=excluded)

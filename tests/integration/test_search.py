@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.test_api import assert_matches
 from tests.support.live import LiveServer
 from tests.support.postgres import BOTH_ENGINES
 
@@ -95,7 +96,9 @@ def test_words_phrases_prefixes_and_exclusions(chat: Chat) -> None:
 def test_results_are_message_objects_with_room_snippet_and_permalink(chat: Chat) -> None:
     ada = chat.person("ada")
     message_id = chat.post(ada, "general", "<script>alert(1)</script> lazy <b>bold</b> lazy")
-    (hit,) = chat.search(ada, "lazy")["results"]
+    page = chat.search(ada, "lazy")
+    assert_matches("SearchResults", page)  # the OpenAPI document's schema
+    (hit,) = page["results"]
     assert hit["id"] == message_id
     assert hit["type"] == "message"
     assert hit["room"] == "general"
