@@ -20,6 +20,7 @@ from chat.errors import ClientError
 from chat.search import postgres, sqlite_fts5
 from chat.search.query import SearchQuery, parse_query
 from chat.search.schema import TRIGRAM_TOKENIZER, WORD_TOKENIZER
+from chat.search.snippet import snippet
 from chat.settings import Settings
 from tests.conftest import UNLIMITED_RATES
 from tests.support.database import sqlite_url, upgrade
@@ -152,3 +153,19 @@ def test_the_api_answers_any_query_with_results_or_a_400(raw: str, live: LiveSer
     assert response.status_code in (200, 400), (raw, response.status_code, response.text)
     if response.status_code == 400:
         assert response.json()["error"] == "invalid_query"
+
+
+def test_snippets_escape_everything_but_marks_and_window_long_bodies() -> None:
+    query = parse_query("deploy* fox")
+    assert snippet("<i>Deploying</i> the fox & co", query) == (
+        "&lt;i&gt;<mark>Deploying</mark>&lt;/i&gt; the <mark>fox</mark> &amp; co"
+    )
+    long_body = "word " * 100 + "the fox is here " + "tail " * 100
+    excerpt = str(snippet(long_body, query))
+    assert excerpt.startswith("…") and excerpt.endswith("…")
+    assert "<mark>fox</mark>" in excerpt
+    assert len(excerpt) < 260
+    assert str(snippet("no match at all", query)) == "no match at all"
+    # Trigram mode marks substrings; a body whose lower case changes length gets no marks.
+    assert str(snippet("北京大学", parse_query("北京"), trigram=True)) == "<mark>北京</mark>大学"
+    assert str(snippet("İstanbul <b>", parse_query("stan"), trigram=True)) == "İstanbul &lt;b&gt;"
