@@ -152,12 +152,10 @@ class SearchService:
     ) -> dict[int, tuple[str, str]]:
         """Room id -> (name, title) of the rooms this caller may read now."""
         if only is not None:
-            access = await self._rooms.access(principal, only)  # not_found if not theirs
-            view = await self._rooms.view(access)
-            return {access.room.id: (access.room.name, view.to_dict(principal)["title"])}
+            room = (await self._rooms.access(principal, only)).room  # not_found if not theirs
+            return {room.id: (room.name, room.title)}
         return {
-            view.summary.room.id: (view.summary.room.name, view.to_dict(principal)["title"])
-            for view in await self._rooms.rooms(principal)
+            room.id: (room.name, room.title) for room in await self._rooms.readable_rooms(principal)
         }
 
     async def _scope(
