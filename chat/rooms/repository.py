@@ -170,17 +170,7 @@ class RoomRepository:
         )
         summaries = []
         for row in await self._session.execute(statement):
-            membership = (
-                MembershipRecord(
-                    room_id=int(row.id),
-                    user_id=int(row.member_user_id),
-                    role=row.role,
-                    joined_at=row.joined_at,
-                    last_read_id=int(row.last_read_id),
-                )
-                if row.member_user_id is not None
-                else None
-            )
+            membership = _joined_membership(row)
             summaries.append(
                 RoomSummary(
                     room=_room(row),
@@ -215,19 +205,7 @@ class RoomRepository:
             .where(or_(_rooms.c.visibility == "public", member.c.user_id.is_not(None)))
         )
         return [
-            (
-                _room(row),
-                MembershipRecord(
-                    room_id=int(row.id),
-                    user_id=int(row.member_user_id),
-                    role=row.role,
-                    joined_at=row.joined_at,
-                    last_read_id=int(row.last_read_id),
-                )
-                if row.member_user_id is not None
-                else None,
-            )
-            for row in await self._session.execute(statement)
+            (_room(row), _joined_membership(row)) for row in await self._session.execute(statement)
         ]
 
     # ---- memberships ----
@@ -412,6 +390,19 @@ def _room(row: Any) -> RoomRecord:
         is_default=bool(row.is_default),
         created_by=row.created_by,
         created_at=row.created_at,
+    )
+
+
+def _joined_membership(row: Any) -> MembershipRecord | None:
+    """The membership columns of a room row outer-joined with the user's membership."""
+    if row.member_user_id is None:
+        return None
+    return MembershipRecord(
+        room_id=int(row.id),
+        user_id=int(row.member_user_id),
+        role=row.role,
+        joined_at=row.joined_at,
+        last_read_id=int(row.last_read_id),
     )
 
 

@@ -248,6 +248,13 @@ def test_permission_table(chat: Chat, rooms: dict[str, int]) -> None:
         for viewer in VIEWERS
     }
     assert found == EXPECTED
+    # The room list agrees (the same policy decides both).
+    listed = {room["name"]: room for room in chat.call("GET", "/api/rooms", "member")["rooms"]}
+    assert listed["vault"]["member"] is True
+    assert listed["vault"]["unread"] == 1
+    assert "vault" not in {
+        room["name"] for room in chat.call("GET", "/api/rooms", "removed")["rooms"]
+    }
     for viewer in ("guest", "outsider", "removed"):
         who = None if viewer == "guest" else viewer
         # Naming the room is the same 404 as a room that does not exist.
