@@ -120,8 +120,7 @@ class SearchService:
         return self._index
 
     async def search(self, principal: Principal, request: SearchRequest) -> SearchPage:
-        query = parse_query(request.q)
-        query = _with_filters(query, room=request.room, author=request.author)
+        query = parse_query(_with_filters(request))
         readable = await self._readable_rooms(principal, query.room)
         cursor = _decode_cursor(request.cursor, request.sort)
         async with self._sessionmaker() as session:
@@ -214,21 +213,17 @@ class SearchService:
         return page, _encode_cursor({"t": top, "o": offset + request.limit})
 
 
-def _with_filters(query: SearchQuery, *, room: str | None, author: str | None) -> SearchQuery:
-    """`room=` and `from=` parameters, the same as `in:` and `from:` in the text."""
-    extra = " ".join(
-        part for part in (f"in:{room}" if room else "", f"from:{author}" if author else "") if part
-    )
-    if not extra:
-        return query
-    filters = parse_query(extra)
-    for mine, theirs, name in (
-        (query.room, filters.room, "room"),
-        (query.author, filters.author, "from"),
-    ):
-        if mine is not None and theirs is not None and mine != theirs:
-            raise ClientError("invalid_query", f"'{name}=' and the query name different values")
-    return replace(query, room=query.room or filters.room, author=query.author or filters.author)
+def _with_filters(request: SearchRequest) -> str:
+    """The query text with `room=` and `from=` added as `in:` and `from:` (one parser checks
+    them; naming another room or person in the text too is refused as a second `in:`)."""
+    parts = [request.q]
+    for operator, value in (("in", request.room), ("from", request.author)):
+        if value is None:
+            continue
+        if not value or any(character.isspace() or character == '"' for character in value):
+            raise ClientError("invalid_query", f"{value!r} is not a {operator}: value")
+        parts.append(f"{operator}:{value}")
+    return " ".join(parts)
 
 
 def _limit(raw: str | None) -> int:

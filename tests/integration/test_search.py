@@ -122,6 +122,8 @@ def test_filters_from_in_before_after(chat: Chat) -> None:
     assert chat.ids(ada, "coffee in:ops") == [third]
     assert chat.ids(ada, "coffee", room="general") == [second, first]
     assert chat.ids(ada, "from:bob in:general") == [second]  # filters alone
+    assert chat.ids(ada, "", room="general", **{"from": "bob"}) == [second]
+    assert chat.refused(ada, "coffee in:ops", room="general")["error"] == "invalid_query"
     assert chat.ids(ada, "coffee", before=str(third)) == [second, first]
     assert chat.ids(ada, "coffee", after=str(first)) == [third, second]
     assert chat.ids(ada, "coffee", after="2000-01-01", before="2999-01-01") == [
