@@ -34,6 +34,7 @@ from chat.rooms import routes as room_api
 from chat.routes import api
 from chat.routes import metrics as metrics_route
 from chat.routes.chatsocket import chat_socket
+from chat.search import routes as search
 from chat.settings import Settings
 from chat.startup import StartupRefusalMiddleware
 from chat.state import AppState
@@ -84,6 +85,8 @@ def _routes() -> list[Route | WebSocketRoute | Mount]:
         Route("/api/messages", api.MessagesEndpoint, name="messages"),
         *_room_routes(),
         Route("/api/events", events.catch_up, methods=["GET"], name="events"),
+        Route("/api/search", search.search_api, methods=["GET"], name="search_api"),
+        Route("/search", search.search_page, methods=["GET"], name="search"),
         *_account_routes(),
         Route("/api/openapi.json", api.openapi_document, methods=["GET"], name="openapi"),
         Route("/healthz", api.healthz, methods=["GET"], name="healthz"),

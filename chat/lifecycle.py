@@ -36,6 +36,8 @@ from chat.rooms.audit import SubscriptionAudit
 from chat.rooms.directory import RoomDirectory
 from chat.rooms.service import RoomService
 from chat.schemas import Limits
+from chat.search.index import open_index
+from chat.search.service import SearchService
 from chat.services import ChatService
 from chat.settings import Settings
 from chat.state import AppState
@@ -132,6 +134,12 @@ async def running(
                 chat=service,
                 limits=Limits.from_settings(settings),
                 edit_window_seconds=settings.edit_window_seconds,
+            ),
+            search=SearchService(
+                sessionmaker=sessionmaker,
+                index=await open_index(engine),
+                rooms=rooms,
+                chat=service,
             ),
             typing=typing,
             presence=presence,

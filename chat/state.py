@@ -19,6 +19,7 @@ from chat.ratelimit import ConnectionLimiter, KeyedLimiter
 from chat.realtime.presence import Presence
 from chat.realtime.typing import Typing
 from chat.rooms.service import RoomService
+from chat.search.service import SearchService
 from chat.services import ChatService
 from chat.settings import Settings
 
@@ -31,6 +32,7 @@ class AppState(TypedDict):
     service: ChatService
     rooms: RoomService
     conversation: ConversationService
+    search: SearchService
     typing: Typing
     presence: Presence
     accounts: AccountService

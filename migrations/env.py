@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from chat.models import Base
+from chat.search.schema import is_search_object
 from chat.settings import Settings
 
 config = context.config
@@ -18,6 +19,13 @@ if config.config_file_name is not None and config.attributes.get("configure_logg
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = Base.metadata
+
+
+def include_object(
+    item: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Autogenerate leaves the search index alone: migrated DDL the models do not describe."""
+    return not (reflected and compare_to is None and is_search_object(name, type_))
 
 
 def database_url() -> str:
@@ -44,6 +52,7 @@ def do_run_migrations(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_object,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -170,17 +170,7 @@ class RoomRepository:
         )
         summaries = []
         for row in await self._session.execute(statement):
-            membership = (
-                MembershipRecord(
-                    room_id=int(row.id),
-                    user_id=int(row.member_user_id),
-                    role=row.role,
-                    joined_at=row.joined_at,
-                    last_read_id=int(row.last_read_id),
-                )
-                if row.member_user_id is not None
-                else None
-            )
+            membership = _joined_membership(row)
             summaries.append(
                 RoomSummary(
                     room=_room(row),
@@ -191,6 +181,32 @@ class RoomRepository:
                 )
             )
         return summaries
+
+    async def readable_candidates(
+        self, user_id: int | None
+    ) -> list[tuple[RoomRecord, MembershipRecord | None]]:
+        """Public rooms and the user's rooms, each with the user's membership: what the policy
+        decides readability from, without the counts of `visible_rooms` (search asks this on
+        every query)."""
+        member = _memberships.alias("member")
+        joined = _rooms.outerjoin(
+            member,
+            and_(member.c.room_id == _rooms.c.id, member.c.user_id == literal(user_id or 0)),
+        )
+        statement = (
+            select(
+                _rooms,
+                member.c.role,
+                member.c.joined_at,
+                member.c.last_read_id,
+                member.c.user_id.label("member_user_id"),
+            )
+            .select_from(joined)
+            .where(or_(_rooms.c.visibility == "public", member.c.user_id.is_not(None)))
+        )
+        return [
+            (_room(row), _joined_membership(row)) for row in await self._session.execute(statement)
+        ]
 
     # ---- memberships ----
 
@@ -378,6 +394,19 @@ def _room(row: Any) -> RoomRecord:
         is_default=bool(row.is_default),
         created_by=row.created_by,
         created_at=row.created_at,
+    )
+
+
+def _joined_membership(row: Any) -> MembershipRecord | None:
+    """The membership columns of a room row outer-joined with the user's membership."""
+    if row.member_user_id is None:
+        return None
+    return MembershipRecord(
+        room_id=int(row.id),
+        user_id=int(row.member_user_id),
+        role=row.role,
+        joined_at=row.joined_at,
+        last_read_id=int(row.last_read_id),
     )
 
 

@@ -141,6 +141,17 @@ class RoomService:
         ]
         return views
 
+    async def readable_rooms(self, principal: Principal) -> list[RoomRecord]:
+        """Every room the caller may read now, without counts (what search is scoped to)."""
+        user_id = principal.account.id if isinstance(principal, SignedIn) else None
+        async with self._reading() as session:
+            candidates = await RoomRepository(session).readable_candidates(user_id)
+        return [
+            room
+            for room, membership in candidates
+            if RoomAccess.of(principal, room, membership, self._guest_access).can_see()
+        ]
+
     async def view(self, access: RoomAccess) -> RoomView:
         async with self._reading() as session:
             repository = RoomRepository(session)

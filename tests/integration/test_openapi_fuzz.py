@@ -38,4 +38,8 @@ def test_api_conforms_to_its_schema(case: schemathesis.Case, fuzzed_server: Live
         # conflicting_cursors, which test_api checks), nor which ids exist (around= an id that
         # is no message answers 404). Every other check still applies.
         excluded.append(positive_data_acceptance)
+    if case.path == "/api/search":
+        # A query is free text in a grammar OpenAPI cannot describe: text the schema allows
+        # may still be a malformed query (400 invalid_query). Never a 5xx still applies.
+        excluded.append(positive_data_acceptance)
     case.call_and_validate(base_url=fuzzed_server.url, excluded_checks=excluded)
