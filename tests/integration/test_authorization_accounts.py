@@ -137,6 +137,10 @@ ROWS: dict[str, Row] = {
         "303>/login 303>/login C 303>/login 303>/login T T 303>/login X C",
         form=_form(),
     ),
+    # ---- open to everyone (a bad bearer token is refused before any route) ----
+    "openapi": Row("GET", "/api/openapi.json", "200 200 200 200 200 T T 200 200 200"),
+    "healthz": Row("GET", "/healthz", "200 200 200 200 200 T T 200 200 200"),
+    "readyz": Row("GET", "/readyz", "200 200 200 200 200 T T 200 200 200"),
     # ---- single sign-on, not configured here (tests/integration/test_sso.py configures it) ----
     "oidc_login": Row("GET", "/auth/oidc/login", "404 404 404 404 404 T T 404 404 404"),
     "oidc_callback": Row("GET", "/auth/oidc/callback", "404 404 404 404 404 T T 404 404 404"),

@@ -1,0 +1,101 @@
+"""Every route of the app has rows in an authorization table, so a new route cannot skip them.
+
+A route is covered when a row of one of the tables (test_authorization_accounts, _rooms,
+_socket) sends a request that the route, and no other, answers. Routes tested for who may use
+them somewhere else are listed below, each with where and why.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.routing import Match, Mount, Route, WebSocketRoute
+
+from chat.app import create_app
+from chat.schemas import MESSAGE_COMMANDS, ROOM_COMMANDS
+from chat.settings import Settings
+from tests.integration import test_authorization_accounts as accounts
+from tests.integration import test_authorization_rooms as rooms
+from tests.integration import test_authorization_socket as sockets
+
+WEBSOCKET = "WEBSOCKET"
+COVERED_ELSEWHERE = {
+    # The chat page and its no-JavaScript post form are being reworked into /r/<name> and
+    # /dm/<username> pages (chat/routes/pages.py); tests/integration/test_pages.py and the
+    # e2e no-JS tests hold their guest-access rows until the page rows join a table here.
+    ("GET", "/"): "tests/integration/test_pages.py",
+    ("POST", "/a/message/new"): "tests/integration/test_pages.py",
+    # Static files: the same bytes for everyone, no authorization to test.
+    ("GET", "/static"): "a Mount of StaticFiles",
+}
+
+
+def _app() -> Starlette:
+    # Built, never started: the route table needs no database.
+    return create_app(Settings(database_url="sqlite+aiosqlite:///never-opened.db"))
+
+
+def app_routes() -> set[tuple[str, str]]:
+    app = _app()
+    found: set[tuple[str, str]] = set()
+    for route in app.routes:
+        if isinstance(route, Route):
+            found.update((method, route.path) for method in route.methods or () if method != "HEAD")
+        elif isinstance(route, WebSocketRoute):
+            found.add((WEBSOCKET, route.path))
+        elif isinstance(route, Mount):
+            found.add(("GET", route.path))
+        else:
+            raise AssertionError(f"a route of an unknown kind: {route!r}")
+    return found
+
+
+def table_requests() -> list[tuple[str, str]]:
+    """(method, path) of every request the tables send, with sample values in the paths."""
+    requests = [
+        (row.method, row.path.format(bob_token=1, invite=1)) for row in accounts.ROWS.values()
+    ]
+    requests += [(r.method, r.path.format(room="r", message=1)) for r in rooms.ROUTES.values()]
+    requests += [(method, path) for method, path, _, _ in rooms.WHOLE.values()]
+    if sockets.COMMANDS:
+        requests.append((WEBSOCKET, "/chatsocket"))
+    return [(method, path.partition("?")[0]) for method, path in requests]
+
+
+def covered_routes() -> set[tuple[str, str]]:
+    app = _app()
+    covered: set[tuple[str, str]] = set()
+    for method, path in table_requests():
+        scope = (
+            {"type": "websocket", "path": path, "root_path": ""}
+            if method == WEBSOCKET
+            else {"type": "http", "path": path, "root_path": "", "method": method}
+        )
+        matches = [
+            route
+            for route in app.routes
+            if isinstance(route, Route | WebSocketRoute) and route.matches(scope)[0] == Match.FULL
+        ]
+        assert matches, f"a table row asks {method} {path}, which no route answers"
+        covered.add((method, matches[0].path))
+    return covered
+
+
+def test_every_route_is_in_an_authorization_table() -> None:
+    missing = app_routes() - covered_routes() - set(COVERED_ELSEWHERE)
+    assert not missing, (
+        "routes with no rows in tests/integration/test_authorization_*.py (add rows, or list "
+        f"them in COVERED_ELSEWHERE saying where they are tested): {sorted(missing)}"
+    )
+
+
+def test_the_list_of_routes_covered_elsewhere_is_not_stale() -> None:
+    routes = app_routes()
+    assert {key for key in COVERED_ELSEWHERE if key not in routes} == set()
+    assert {key for key in COVERED_ELSEWHERE if key in covered_routes()} == set()
+
+
+def test_every_socket_command_is_in_the_socket_table() -> None:
+    frames = [frame for frame, _ in sockets.COMMANDS.values()]
+    frames += [frame for frame, _ in sockets.NO_ONE_ROOM.values()]
+    tabled = {str(frame.get("type", "message")) for frame in frames}
+    assert tabled >= {"message", "presence", *ROOM_COMMANDS, *MESSAGE_COMMANDS}
