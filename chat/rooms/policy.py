@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from chat.auth.access import sign_in_required
 from chat.auth.principal import Account, Principal, SignedIn
 from chat.errors import ClientError
 
@@ -69,6 +70,13 @@ class MembershipRecord:
 
 def not_found() -> ClientError:
     return ClientError("not_found", "no such room", status=404)
+
+
+def require_guest_may_look(principal: Principal, guest_access: str) -> None:
+    """Before any room is looked up: with CHAT_GUEST_ACCESS=none a guest is told to sign in
+    (401), whatever the name, so a public room, a private one and no room answer alike."""
+    if not isinstance(principal, SignedIn) and guest_access == "none":
+        raise sign_in_required("read")
 
 
 @dataclass(frozen=True, slots=True)
