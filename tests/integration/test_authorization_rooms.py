@@ -438,3 +438,49 @@ async def test_only_owners_and_moderators_mention_the_room(
         assert posted.status_code == 201, posted.text
         view = await http.get(f"/api/rooms/{room}", headers=world.headers(reader))
     assert view.json()["room"]["mentions"] == (1 if mentions_the_room else 0)
+
+
+# ---- guests, per CHAT_GUEST_ACCESS ----
+
+# A guest's answers in the public room when guests may only read, and when they may not even
+# read: then the API says "sign in" (401) for every room, and for names of no room alike.
+GUEST_ACCESS = {
+    "room": ("200", "S"),
+    "update_room": ("F", "S"),
+    "members": ("200", "S"),
+    "add_member": ("U", "S"),
+    "remove_member": ("U", "S"),
+    "read": ("M", "S"),
+    "messages": ("200", "S"),
+    "messages_after": ("200", "S"),
+    "messages_before": ("200", "S"),
+    "post": ("S", "S"),
+    "message": ("200", "S"),
+    "edit": ("S", "S"),
+    "delete": ("S", "S"),
+    "history": ("F", "S"),
+    "react": ("S", "S"),
+    "unreact": ("S", "S"),
+    "presence": ("200", "S"),
+    "events": ("200", "S"),
+}
+
+
+@pytest.mark.parametrize("mode", ["read", "none"])
+@pytest.mark.parametrize("name", GUEST_ACCESS)
+async def test_guest_access(seeded_world: World, tmp_path: Path, name: str, mode: str) -> None:
+    world, route = seeded_world, ROUTES[name]
+    expected = GUEST_ACCESS[name][0 if mode == "read" else 1]
+    settings = settings_for(world, tmp_path, guest_access=mode)
+    async with started_app(settings) as app, client(app) as http:
+        answers = {
+            room: await send(http, world, route, caller="guest", kind=PUBLIC, room=room)
+            for room in (world.rooms[PUBLIC], world.rooms[PRIVATE], NO_SUCH_ROOM)
+        }
+    assert outcome(answers[world.rooms[PUBLIC]]) == ANSWERS.get(expected, expected)
+    private, missing = answers[world.rooms[PRIVATE]], answers[NO_SUCH_ROOM]
+    assert (private.status_code, private.content) == (missing.status_code, missing.content)
+
+
+def test_every_room_route_has_guest_access_rows() -> None:
+    assert set(GUEST_ACCESS) == set(ROUTES)
