@@ -23,7 +23,7 @@ from chat.settings import Settings
 from tests.conftest import UNLIMITED_RATES
 from tests.support.callers import ARCHIVED, DM, NO_SUCH_ROOM, PRIVATE, PUBLIC, ROOM_KINDS, World
 from tests.support.live import LiveServer
-from tests.support.ws import recv_json, send_json
+from tests.support.ws import close_code, recv_json, send_json
 
 CALLERS = ("guest", "nonmember", "member", "moderator", "owner", "admin", "removed")
 # A frame whose answer ends every exchange: frames are answered in the order sent, so what
@@ -298,3 +298,35 @@ def expect_silence_of_room(connection: ClientConnection, room: str) -> None:
             assert frame.get("type") == "member_left" or frame.get("room") != room, frame
     except TimeoutError:
         return
+
+
+# How a credential ends while a socket it opened is open: (the socket's caller, who ends it,
+# the request).
+ENDINGS = {
+    "token_revoked": ("member_token", "member", "DELETE", "/api/tokens/{token_id}", None),
+    "signed_out": ("member", "member", "POST", "/api/auth/logout", None),
+    "disabled": ("member", "admin", "PATCH", "/api/users/bob", {"disabled": True}),
+}
+
+
+@pytest.mark.parametrize("ending", ENDINGS)
+def test_a_socket_closes_when_its_credential_ends(
+    seeded_world: World, tmp_path_factory: pytest.TempPathFactory, ending: str
+) -> None:
+    world = seeded_world
+    caller, by, method, path, payload = ENDINGS[ending]
+    url = world.copy_to(tmp_path_factory.mktemp(ending))
+    settings = Settings(database_url=url, **UNLIMITED_RATES)
+    with LiveServer(settings) as server, open_as(server, world, caller) as connection:
+        assert outcome(exchange(connection, {"type": "subscribe", "room": "general"})) == (
+            "subscribed"
+        )
+        answer = httpx.request(
+            method,
+            server.url + path.format(token_id=world.people["bob"].token_id),
+            headers=world.headers(by),
+            json=payload,
+            timeout=10,
+        )
+        assert answer.status_code in (200, 204), answer.text
+        assert close_code(connection) is not None
