@@ -7,17 +7,14 @@ them somewhere else are listed below, each with where and why.
 
 from __future__ import annotations
 
-from starlette.applications import Starlette
-from starlette.routing import Match, Mount, Route, WebSocketRoute
+from starlette.routing import Match, Route, WebSocketRoute
 
-from chat.app import create_app
 from chat.schemas import MESSAGE_COMMANDS, ROOM_COMMANDS
-from chat.settings import Settings
 from tests.integration import test_authorization_accounts as accounts
 from tests.integration import test_authorization_rooms as rooms
 from tests.integration import test_authorization_socket as sockets
+from tests.support.asgi import WEBSOCKET, declared_routes, unstarted_app
 
-WEBSOCKET = "WEBSOCKET"
 COVERED_ELSEWHERE = {
     # The chat page and its no-JavaScript post form are being reworked into /r/<name> and
     # /dm/<username> pages (chat/routes/pages.py); tests/integration/test_pages.py and the
@@ -29,24 +26,8 @@ COVERED_ELSEWHERE = {
 }
 
 
-def _app() -> Starlette:
-    # Built, never started: the route table needs no database.
-    return create_app(Settings(database_url="sqlite+aiosqlite:///never-opened.db"))
-
-
 def app_routes() -> set[tuple[str, str]]:
-    app = _app()
-    found: set[tuple[str, str]] = set()
-    for route in app.routes:
-        if isinstance(route, Route):
-            found.update((method, route.path) for method in route.methods or () if method != "HEAD")
-        elif isinstance(route, WebSocketRoute):
-            found.add((WEBSOCKET, route.path))
-        elif isinstance(route, Mount):
-            found.add(("GET", route.path))
-        else:
-            raise AssertionError(f"a route of an unknown kind: {route!r}")
-    return found
+    return declared_routes(unstarted_app())
 
 
 def table_requests() -> list[tuple[str, str]]:
@@ -62,7 +43,7 @@ def table_requests() -> list[tuple[str, str]]:
 
 
 def covered_routes() -> set[tuple[str, str]]:
-    app = _app()
+    app = unstarted_app()
     covered: set[tuple[str, str]] = set()
     for method, path in table_requests():
         scope = (

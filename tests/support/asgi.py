@@ -18,6 +18,8 @@ from unittest import mock
 import anyio
 import httpx
 from argon2 import PasswordHasher
+from starlette.applications import Starlette
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chat.app import create_app
@@ -83,3 +85,31 @@ def copy_database(source: Path, target: Path) -> None:
     has open: a seeded database reused by many tests without seeding it again."""
     for path in source.parent.glob(f"{source.name}*"):
         shutil.copyfile(path, target.parent / path.name.replace(source.name, target.name, 1))
+
+
+WEBSOCKET = "WEBSOCKET"
+_HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def declared_routes(app: Starlette) -> set[tuple[str, str]]:
+    """(method, path) of every route the app declares: WEBSOCKET for a socket route, GET for
+    a mount; a class endpoint answers the methods it defines."""
+    found: set[tuple[str, str]] = set()
+    for route in app.routes:
+        if isinstance(route, Route):
+            methods = route.methods or {
+                method for method in _HTTP_METHODS if hasattr(route.endpoint, method.lower())
+            }
+            found.update((method, route.path) for method in methods if method != "HEAD")
+        elif isinstance(route, WebSocketRoute):
+            found.add((WEBSOCKET, route.path))
+        elif isinstance(route, Mount):
+            found.add(("GET", route.path))
+        else:
+            raise AssertionError(f"a route of an unknown kind: {route!r}")
+    return found
+
+
+def unstarted_app() -> Starlette:
+    """The app built and never started: enough to read its route table (no database opened)."""
+    return create_app(Settings(database_url="sqlite+aiosqlite:///never-opened.db"))
