@@ -7,13 +7,16 @@ them somewhere else are listed below, each with where and why.
 
 from __future__ import annotations
 
+import re
+
+import pytest
 from starlette.routing import Match, Route, WebSocketRoute
 
 from chat.schemas import MESSAGE_COMMANDS, ROOM_COMMANDS
 from tests.integration import test_authorization_accounts as accounts
 from tests.integration import test_authorization_rooms as rooms
 from tests.integration import test_authorization_socket as sockets
-from tests.support.asgi import WEBSOCKET, declared_routes, unstarted_app
+from tests.support.asgi import WEBSOCKET, client, declared_routes, unstarted_app
 
 COVERED_ELSEWHERE = {
     # The chat page and its no-JavaScript post form are being reworked into /r/<name> and
@@ -80,3 +83,21 @@ def test_every_socket_command_is_in_the_socket_table() -> None:
     frames += [frame for frame, _ in sockets.NO_ONE_ROOM.values()]
     tabled = {str(frame.get("type", "message")) for frame in frames}
     assert tabled >= {"message", "presence", *ROOM_COMMANDS, *MESSAGE_COMMANDS}
+
+
+@pytest.mark.anyio
+async def test_a_method_a_path_does_not_take_gets_405_naming_every_method_it_does() -> None:
+    """Starlette answers 405 from the first route of a path; the app makes one route per path,
+    so `Allow` names all of them (it named only GET for /api/rooms)."""
+    methods_of: dict[str, set[str]] = {}
+    for method, path in declared_routes(unstarted_app()):
+        if method != WEBSOCKET and not path.startswith("/static"):
+            methods_of.setdefault(path, set()).add(method)
+    # Nothing below routing is reached for a 405: the app need not be started.
+    async with client(unstarted_app()) as http:
+        for path, methods in sorted(methods_of.items()):
+            concrete = re.sub(r"\{(\w+)(:int)?\}", "1", path)
+            response = await http.request("OPTIONS", concrete)
+            assert response.status_code == 405, path
+            allowed = {method.strip() for method in response.headers["allow"].split(",")}
+            assert allowed - {"HEAD"} == methods, path
