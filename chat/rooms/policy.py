@@ -11,7 +11,8 @@ private room either (they run the server, they do not read people's private conv
   CHAT_GUEST_ACCESS=none) and post (when it is `post`);
 * private rooms and DMs: their members read and post; nobody else sees them;
 * owners and moderators (and admins, in rooms they can see) change the title and topic,
-  archive, and add and remove members; moderators cannot remove owners or other moderators.
+  archive, and add and remove members, and mention the whole room with `@room`; moderators
+  cannot remove owners or other moderators.
 
 An archived room is read-only for everyone. Direct messages have a fixed set of members: nobody
 is added; anyone may leave.
@@ -131,6 +132,10 @@ class RoomAccess:
         if not self.can_see() or self.room.is_dm:
             return False
         return self.is_admin or (self.membership is not None and self.membership.manages)
+
+    def can_mention_room(self) -> bool:
+        """Whether `@room` from this caller mentions every member: whoever manages the room."""
+        return self.can_manage()
 
     def can_add(self, *, target_is_self: bool) -> bool:
         """Put someone (or oneself) into the room."""
