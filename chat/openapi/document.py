@@ -29,8 +29,11 @@ OPENAPI_DOCUMENT: dict[str, Any] = {
     "info": {
         "title": "chat",
         "version": "1",
-        "description": "History and posting for the chat room. Live messages flow over the "
-        "WebSocket at /chatsocket (see docs/protocol.md).",
+        "description": "Accounts, rooms and direct messages, history, posting, edits, deletes, "
+        "reactions, presence and catch-up. Live changes flow over the WebSocket at /chatsocket "
+        "(see docs/protocol.md). A caller signs in with the session cookie or a personal API "
+        "token (`Authorization: Bearer`); a private room or DM the caller is not in answers 404, "
+        "exactly as a room that never existed.",
     },
     "paths": {
         "/api/messages": {
