@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if settings.metrics:
         middleware.insert(1, Middleware(RequestMetricsMiddleware))
     return Starlette(
-        routes=_routes(),
+        routes=_one_route_per_path(_routes()),
         middleware=middleware,
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
@@ -228,6 +228,36 @@ def _account_routes() -> list[Route]:
         Route("/api/users", accounts.list_users, methods=["GET"], name="users"),
         Route("/api/users/{username}", accounts.update_user, methods=["PATCH"], name="user"),
     ]
+
+
+def _one_route_per_path(
+    routes: list[Route | WebSocketRoute | Mount],
+) -> list[Route | WebSocketRoute | Mount]:
+    """The routes, with those that share a path (one per method) made one that dispatches by
+    method. Starlette answers 405 from the first route whose path matches, and its `Allow`
+    named only that route's methods (GET alone for /api/rooms, which takes POST too)."""
+    by_path: dict[str, list[Route]] = {}
+    for route in routes:
+        if isinstance(route, Route) and route.methods is not None:
+            by_path.setdefault(route.path, []).append(route)
+    merged: list[Route | WebSocketRoute | Mount] = []
+    for route in routes:
+        if not isinstance(route, Route) or route.methods is None:
+            merged.append(route)
+        elif (shared := by_path[route.path])[0] is route:
+            merged.append(route if len(shared) == 1 else _dispatching(shared))
+    return merged
+
+
+def _dispatching(routes: list[Route]) -> Route:
+    handlers = {method: route.endpoint for route in routes for method in route.methods or ()}
+
+    async def by_method(request: Request) -> Response:
+        response: Response = await handlers[request.method](request)
+        return response
+
+    first = routes[0]
+    return Route(first.path, by_method, methods=sorted(handlers), name=first.name)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

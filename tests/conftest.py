@@ -11,6 +11,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from chat.settings import Settings
+from tests.support.callers import seeded_world  # noqa: F401
 from tests.support.database import sqlite_url, upgrade
 from tests.support.live import LiveServer
 from tests.support.oidc import make_oidc_provider, oidc_provider  # noqa: F401

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.auth.principal import Account
 from chat.auth.repository import AccountRepository
-from chat.rooms.policy import RoomRecord
+from chat.rooms.policy import RoomAccess, RoomRecord
 from chat.rooms.repository import RoomRepository
 
 ROOM_MENTION = "room"
@@ -64,7 +64,6 @@ async def resolve(
 
 
 async def _may_mention_room(rooms: RoomRepository, room: RoomRecord, author: Account) -> bool:
-    if author.is_admin:
-        return True
     membership = await rooms.membership(room.id, author.id)
-    return membership is not None and membership.manages
+    # Signed in, so CHAT_GUEST_ACCESS has no say here.
+    return RoomAccess(author, room, membership, guest_access="post").can_mention_room()

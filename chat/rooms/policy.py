@@ -11,7 +11,8 @@ private room either (they run the server, they do not read people's private conv
   CHAT_GUEST_ACCESS=none) and post (when it is `post`);
 * private rooms and DMs: their members read and post; nobody else sees them;
 * owners and moderators (and admins, in rooms they can see) change the title and topic,
-  archive, and add and remove members; moderators cannot remove owners or other moderators.
+  archive, and add and remove members, and mention the whole room with `@room`; moderators
+  cannot remove owners or other moderators.
 
 An archived room is read-only for everyone. Direct messages have a fixed set of members: nobody
 is added; anyone may leave.
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from chat.auth.access import sign_in_required
 from chat.auth.principal import Account, Principal, SignedIn
 from chat.errors import ClientError
 
@@ -69,6 +71,13 @@ class MembershipRecord:
 
 def not_found() -> ClientError:
     return ClientError("not_found", "no such room", status=404)
+
+
+def require_guest_may_look(principal: Principal, guest_access: str) -> None:
+    """Before any room is looked up: with CHAT_GUEST_ACCESS=none a guest is told to sign in
+    (401), whatever the name, so a public room, a private one and no room answer alike."""
+    if not isinstance(principal, SignedIn) and guest_access == "none":
+        raise sign_in_required("read")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +132,10 @@ class RoomAccess:
         if not self.can_see() or self.room.is_dm:
             return False
         return self.is_admin or (self.membership is not None and self.membership.manages)
+
+    def can_mention_room(self) -> bool:
+        """Whether `@room` from this caller mentions every member: whoever manages the room."""
+        return self.can_manage()
 
     def can_add(self, *, target_is_self: bool) -> bool:
         """Put someone (or oneself) into the room."""

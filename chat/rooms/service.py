@@ -32,7 +32,7 @@ from chat.rooms.names import (
     parse_title,
     parse_topic,
 )
-from chat.rooms.policy import RoomAccess, RoomRecord, not_found
+from chat.rooms.policy import RoomAccess, RoomRecord, not_found, require_guest_may_look
 from chat.rooms.repository import Member, RoomRepository, RoomSummary
 
 logger = logging.getLogger(__name__)
@@ -101,6 +101,7 @@ class RoomService:
     async def access(self, principal: Principal, name: str) -> RoomAccess:
         """The caller's standing in the room called `name`: raises not_found when the room
         does not exist *for them* (never existed, or private and not theirs)."""
+        require_guest_may_look(principal, self._guest_access)
         if not looks_like_room_name(name):
             raise not_found()
         async with self._reading() as session:
