@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from tests.support.live import LiveServer
-from tests.support.people import Frame, Person, Socket, of_type
+from tests.support.people import Frame, Person, Socket, of_type, people_on
 
 ROOMS = ("general", "ops", "den")
 EXCERPT_CHARS = 120  # the quote of a reply: the start of the original (bodies here are shorter)
@@ -83,11 +83,8 @@ def shown(message: Frame) -> dict[str, Any]:
 
 @pytest.fixture
 def people(server: LiveServer) -> Iterator[dict[str, Person]]:
-    # The first account made from loopback becomes admin: keep that role out of the story.
-    made = {name: Person(server.url, name) for name in ("boss", "ada", "bob", "eve")}
-    yield made
-    for person in made.values():
-        person.close()
+    with people_on(server.url, "ada", "bob", "eve") as made:
+        yield made
 
 
 @dataclass

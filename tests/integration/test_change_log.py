@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.support.live import LiveServer
-from tests.support.people import Frame, Person, of_type
+from tests.support.people import Frame, Person, of_type, people_on
 
 ROOMS = ["alpha", "beta", "gamma", "delta", "eps"]
 PER_ROOM = 4
@@ -23,11 +23,8 @@ PER_ROOM = 4
 
 @pytest.fixture
 def people(server: LiveServer) -> Iterator[dict[str, Person]]:
-    # The first account made from loopback becomes admin: keep that role out of the story.
-    made = {name: Person(server.url, name) for name in ("boss", "ada", "bob", "cy")}
-    yield made
-    for person in made.values():
-        person.close()
+    with people_on(server.url, "ada", "bob", "cy") as made:
+        yield made
 
 
 def seqs(events: list[Frame]) -> list[int]:

@@ -7,9 +7,10 @@ no test can block forever, and a test reads top to bottom like the story it tell
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any
 
@@ -182,6 +183,20 @@ class Socket:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def people_on(base_url: str, *names: str) -> Iterator[dict[str, Person]]:
+    """`boss`, an admin (the first account made from loopback becomes one), then these people:
+    none of them gets an admin's powers by being first."""
+    made: dict[str, Person] = {}
+    try:
+        for name in ("boss", *names):
+            made[name] = Person(base_url, name)
+        yield made
+    finally:
+        for person in made.values():
+            person.close()
 
 
 def of_type(kind: str, **fields: Any) -> Callable[[Frame], bool]:
