@@ -32,6 +32,7 @@ from typing import Any, Literal
 from chat.broadcast.base import BroadcastBackend
 from chat.broadcast.hub import Hub, Subscriber
 from chat.events.frames import dumps
+from chat.events.records import presence_topic
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +45,6 @@ ROOMS_TTL = 30.0
 _MAX_CACHED_USERS = 50_000
 
 RoomsOf = Callable[[int], Awaitable[set[int]]]
-
-
-def presence_topic(room_id: int) -> str:
-    return f"p:{room_id}"
 
 
 @dataclass(slots=True)
