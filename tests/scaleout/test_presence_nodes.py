@@ -7,7 +7,9 @@ reaches the other node, coalesced, and is never stored or replayed.
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -39,73 +41,68 @@ def watching(person: Person, node: ChatServer, room: str) -> Socket:
     return socket
 
 
-def two_nodes_and_a_room(make_node: NodeFactory, redis_url: str) -> tuple[ChatServer, ChatServer]:
-    a = make_node("a", broadcast_url=redis_url)
-    b = make_node("b", broadcast_url=redis_url)
-    return a, b
+def two_nodes(make_node: NodeFactory, redis_url: str) -> tuple[ChatServer, ChatServer]:
+    return make_node("a", broadcast_url=redis_url), make_node("b", broadcast_url=redis_url)
 
 
-def test_presence_is_the_same_on_both_nodes(make_node: NodeFactory, redis_url: str) -> None:
-    a, b = two_nodes_and_a_room(make_node, redis_url)
-    with people_on(a.url, "ada", "bob") as people:
+@contextlib.contextmanager
+def ada_and_bob_in_den(node: ChatServer) -> Iterator[tuple[Person, Person]]:
+    """Two people in a private room: only they (no guest, no admin) see its presence."""
+    with people_on(node.url, "ada", "bob") as people:
         ada, bob = people["ada"], people["bob"]
         ada.create_room("den", visibility="private")
         ada.add("den", bob)
-        with watching(ada, a, "den") as ada_on_a:
-            with bob.socket(b.ws_url, b.url):
-                ada_on_a.wait_for(of_type("presence", user=bob.id, status="online"))
-                assert online_in(ada, a, "den") == {str(ada.id): "online", str(bob.id): "online"}
-                with bob.socket(a.ws_url, a.url):  # a second tab, on the other node
-                    pass
-                with bob.socket(a.ws_url, a.url):
-                    time.sleep(2.5)  # two presence flushes on each node
-                # Bob still has a socket on b: he never went offline.
-                assert not [
-                    f
-                    for f in ada_on_a.frames
-                    if f.get("type") == "presence" and f["user"] == bob.id
-                ][1:], "bob's other tabs made him flicker"
-                assert online_in(ada, b, "den")[str(bob.id)] == "online"
-            started = time.monotonic()
-            ada_on_a.wait_for(
-                of_type("presence", user=bob.id, status="offline"), within=CLOSED_SOCKET_BOUND_S
-            )
-            assert time.monotonic() - started < CLOSED_SOCKET_BOUND_S
-            assert online_in(ada, a, "den") == {str(ada.id): "online"}
-            assert str(bob.id) not in online_in(ada, b, "den")
+        yield ada, bob
+
+
+def test_presence_is_the_same_on_both_nodes(make_node: NodeFactory, redis_url: str) -> None:
+    a, b = two_nodes(make_node, redis_url)
+    with ada_and_bob_in_den(a) as (ada, bob), watching(ada, a, "den") as ada_on_a:
+        with bob.socket(b.ws_url, b.url):
+            ada_on_a.wait_for(of_type("presence", user=bob.id, status="online"))
+            assert online_in(ada, a, "den") == {str(ada.id): "online", str(bob.id): "online"}
+            with bob.socket(a.ws_url, a.url):  # a second tab, on the other node
+                pass
+            with bob.socket(a.ws_url, a.url):
+                time.sleep(2.5)  # two presence flushes on each node
+            # Bob still has a socket on b: he never went offline.
+            assert not [
+                f for f in ada_on_a.frames if f.get("type") == "presence" and f["user"] == bob.id
+            ][1:], "bob's other tabs made him flicker"
+            assert online_in(ada, b, "den")[str(bob.id)] == "online"
+        started = time.monotonic()
+        ada_on_a.wait_for(
+            of_type("presence", user=bob.id, status="offline"), within=CLOSED_SOCKET_BOUND_S
+        )
+        assert time.monotonic() - started < CLOSED_SOCKET_BOUND_S
+        assert online_in(ada, a, "den") == {str(ada.id): "online"}
+        assert str(bob.id) not in online_in(ada, b, "den")
 
 
 def test_a_killed_node_takes_its_users_offline_everywhere_within_the_bound(
     make_node: NodeFactory, redis_url: str
 ) -> None:
-    a, b = two_nodes_and_a_room(make_node, redis_url)
-    with people_on(a.url, "ada", "bob") as people:
-        ada, bob = people["ada"], people["bob"]
-        ada.create_room("den", visibility="private")
-        ada.add("den", bob)
-        with watching(ada, a, "den") as ada_on_a:
-            on_b = bob.socket(b.ws_url, b.url)
-            ada_on_a.wait_for(of_type("presence", user=bob.id, status="online"))
-            b.kill()  # SIGKILL: no goodbye to anyone
-            killed = time.monotonic()
-            ada_on_a.wait_for(
-                of_type("presence", user=bob.id, status="offline"), within=DEAD_NODE_BOUND_S
-            )
-            took = time.monotonic() - killed
-            on_b.close()
-            assert took < DEAD_NODE_BOUND_S
-            assert str(bob.id) not in online_in(ada, a, "den")
-            assert "went silent" in a.log_tail(200)
+    a, b = two_nodes(make_node, redis_url)
+    with ada_and_bob_in_den(a) as (ada, bob), watching(ada, a, "den") as ada_on_a:
+        on_b = bob.socket(b.ws_url, b.url)
+        ada_on_a.wait_for(of_type("presence", user=bob.id, status="online"))
+        b.kill()  # SIGKILL: no goodbye to anyone
+        killed = time.monotonic()
+        ada_on_a.wait_for(
+            of_type("presence", user=bob.id, status="offline"), within=DEAD_NODE_BOUND_S
+        )
+        took = time.monotonic() - killed
+        on_b.close()
+        assert took < DEAD_NODE_BOUND_S
+        assert str(bob.id) not in online_in(ada, a, "den")
+        assert "went silent" in a.log_tail(200)
 
 
 def test_typing_reaches_the_other_node_coalesced_and_is_never_replayed(
     make_node: NodeFactory, redis_url: str
 ) -> None:
-    a, b = two_nodes_and_a_room(make_node, redis_url)
-    with people_on(a.url, "ada", "bob") as people:
-        ada, bob = people["ada"], people["bob"]
-        ada.create_room("den", visibility="private")
-        ada.add("den", bob)
+    a, b = two_nodes(make_node, redis_url)
+    with ada_and_bob_in_den(a) as (ada, bob):
         cursor = bob.latest_seq()
         with ada.socket(a.ws_url, a.url) as ada_on_a, bob.socket(b.ws_url, b.url) as bob_on_b:
             for _ in range(5):  # a burst of keystrokes...
