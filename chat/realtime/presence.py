@@ -109,6 +109,9 @@ class Presence:
             del self._local[user_id]
         elif local.hidden < local.sockets:
             local.all_hidden_since = None
+        elif local.all_hidden_since is None:
+            # The last visible tab closed: the hidden ones left start the away timer now.
+            local.all_hidden_since = self._clock()
         self._dirty.add(user_id)
 
     def visibility(self, user_id: int, *, was_hidden: bool, hidden: bool) -> None:
