@@ -1,4 +1,5 @@
-"""Presence and typing across two `python -m chat` nodes sharing PostgreSQL and Redis.
+"""Presence and typing across two `python -m chat` nodes sharing PostgreSQL, through Redis or
+LISTEN/NOTIFY.
 
 Who is online is known on every node; a node killed with SIGKILL takes its users offline on the
 others within the documented bound (docs/protocol.md: 20 s; the issue allows 30 s); typing
@@ -16,9 +17,10 @@ import pytest
 
 from tests.e2e.server import ChatServer
 from tests.scaleout.conftest import NodeFactory
+from tests.scaleout.test_listen_notify import notify_url
 from tests.support.people import Person, Socket, of_type, people_on
 
-pytestmark = [pytest.mark.redis, pytest.mark.postgres]
+pytestmark = [pytest.mark.postgres]
 
 # docs/protocol.md promises 20 s after a node dies; what the issue allows at most is 30 s.
 DEAD_NODE_BOUND_S = 30.0
@@ -41,8 +43,17 @@ def watching(person: Person, node: ChatServer, room: str) -> Socket:
     return socket
 
 
-def two_nodes(make_node: NodeFactory, redis_url: str) -> tuple[ChatServer, ChatServer]:
-    return make_node("a", broadcast_url=redis_url), make_node("b", broadcast_url=redis_url)
+def two_nodes(make_node: NodeFactory, broker_url: str) -> tuple[ChatServer, ChatServer]:
+    return make_node("a", broadcast_url=broker_url), make_node("b", broadcast_url=broker_url)
+
+
+@pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis), "notify"])
+def broker_url(request: pytest.FixtureRequest, pg_url: str) -> str:
+    """Either fan-out backend: presence and typing ride the same one as messages."""
+    if request.param == "redis":
+        url: str = request.getfixturevalue("redis_url")
+        return url
+    return notify_url(pg_url)
 
 
 @contextlib.contextmanager
@@ -55,8 +66,8 @@ def ada_and_bob_in_den(node: ChatServer) -> Iterator[tuple[Person, Person]]:
         yield ada, bob
 
 
-def test_presence_is_the_same_on_both_nodes(make_node: NodeFactory, redis_url: str) -> None:
-    a, b = two_nodes(make_node, redis_url)
+def test_presence_is_the_same_on_both_nodes(make_node: NodeFactory, broker_url: str) -> None:
+    a, b = two_nodes(make_node, broker_url)
     with ada_and_bob_in_den(a) as (ada, bob), watching(ada, a, "den") as ada_on_a:
         with bob.socket(b.ws_url, b.url):
             ada_on_a.wait_for(of_type("presence", user=bob.id, status="online"))
@@ -79,6 +90,7 @@ def test_presence_is_the_same_on_both_nodes(make_node: NodeFactory, redis_url: s
         assert str(bob.id) not in online_in(ada, b, "den")
 
 
+@pytest.mark.redis
 def test_a_killed_node_takes_its_users_offline_everywhere_within_the_bound(
     make_node: NodeFactory, redis_url: str
 ) -> None:
@@ -99,9 +111,9 @@ def test_a_killed_node_takes_its_users_offline_everywhere_within_the_bound(
 
 
 def test_typing_reaches_the_other_node_coalesced_and_is_never_replayed(
-    make_node: NodeFactory, redis_url: str
+    make_node: NodeFactory, broker_url: str
 ) -> None:
-    a, b = two_nodes(make_node, redis_url)
+    a, b = two_nodes(make_node, broker_url)
     with ada_and_bob_in_den(a) as (ada, bob):
         cursor = bob.latest_seq()
         with ada.socket(a.ws_url, a.url) as ada_on_a, bob.socket(b.ws_url, b.url) as bob_on_b:
