@@ -38,6 +38,7 @@ class Cluster:
 
     def __init__(self, count: int) -> None:
         self.clock = Clock()
+        self.down = False
         self.hubs = [Hub(queue_size=100) for _ in range(count)]
         self.nodes = [
             Presence(
@@ -57,6 +58,8 @@ class Cluster:
         return self
 
     def _broker(self, signal: str) -> None:
+        if self.down:
+            return  # at most once: what a broker outage drops is gone
         for node in self.nodes:
             node.on_signal(signal)
 
@@ -64,6 +67,12 @@ class Cluster:
         """One round on every node, and the signals it sent handled everywhere."""
         for node in self.nodes:
             await node._flush(self.clock.now)
+            await settle()
+
+    async def beat(self) -> None:
+        """Every node's heartbeat, as its background task sends one every few seconds."""
+        for node in self.nodes:
+            await node._beat()
             await settle()
 
     def watcher(self, node: int) -> Subscriber:
@@ -181,8 +190,7 @@ async def test_a_node_that_falls_silent_takes_its_users_offline_after_dead_after
     assert b.status(7) == "online"
     # A heartbeat keeps a quiet node alive...
     cluster.clock.now += DEAD_AFTER - 1
-    await a._send({"kind": "presence", "op": "beat", "node": a.node})
-    await settle()
+    await cluster.beat()
     cluster.clock.now += DEAD_AFTER - 1
     await b._bury_dead_nodes(cluster.clock.now)
     assert b.status(7) == "online"
@@ -206,3 +214,23 @@ async def test_a_node_that_joins_late_learns_the_others_state_from_one_snapshot(
     await cluster.flush()  # b's change is news to a, which asks b... and b asks a
     assert b.statuses([7, 8, 9]) == {7: "online", 8: "online", 9: "online"}
     assert a.statuses([7, 8, 9]) == {7: "online", 8: "online", 9: "online"}
+
+
+async def test_changes_lost_in_a_short_broker_outage_are_repaired_by_the_next_beat(
+    two: Cluster,
+) -> None:
+    cluster = two
+    a, b = cluster.nodes
+    watcher = cluster.watcher(1)
+    a.opened(7)
+    a.opened(8)
+    await cluster.flush()
+    cluster.down = True  # shorter than dead_after: nobody is buried
+    a.closed(7, hidden=False)
+    await cluster.flush()
+    cluster.down = False
+    assert b.status(7) == "online"  # b cannot know yet
+    await cluster.beat()  # a's heartbeat says what b missed; b asks for a snapshot
+    assert b.statuses([7, 8]) == {7: "offline", 8: "online"}
+    seen = frames(watcher)
+    assert sorted(seen[:2]) == [(7, "online"), (8, "online")] and seen[2:] == [(7, "offline")]
