@@ -75,6 +75,14 @@ class Cluster:
             await node._beat()
             await settle()
 
+    async def online_on_first(self, *users: int) -> Subscriber:
+        """These users get a socket on the first node; what a watcher on the second node sees."""
+        watcher = self.watcher(1)
+        for user in users:
+            self.nodes[0].opened(user)
+        await self.flush()
+        return watcher
+
     def watcher(self, node: int) -> Subscriber:
         return self.hubs[node].subscribe(user_id=99, topics=[presence_topic(ROOM)])
 
@@ -183,10 +191,8 @@ async def test_a_node_that_falls_silent_takes_its_users_offline_after_dead_after
     two: Cluster,
 ) -> None:
     cluster = two
-    a, b = cluster.nodes
-    watcher = cluster.watcher(1)
-    a.opened(7)
-    await cluster.flush()
+    b = cluster.nodes[1]
+    watcher = await cluster.online_on_first(7)
     assert b.status(7) == "online"
     # A heartbeat keeps a quiet node alive...
     cluster.clock.now += DEAD_AFTER - 1
@@ -221,10 +227,7 @@ async def test_changes_lost_in_a_short_broker_outage_are_repaired_by_the_next_be
 ) -> None:
     cluster = two
     a, b = cluster.nodes
-    watcher = cluster.watcher(1)
-    a.opened(7)
-    a.opened(8)
-    await cluster.flush()
+    watcher = await cluster.online_on_first(7, 8)
     cluster.down = True  # shorter than dead_after: nobody is buried
     a.closed(7, hidden=False)
     await cluster.flush()
