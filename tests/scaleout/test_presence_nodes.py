@@ -18,7 +18,9 @@ import pytest
 from tests.e2e.server import ChatServer
 from tests.scaleout.conftest import NodeFactory
 from tests.scaleout.test_listen_notify import notify_url
+from tests.scaleout.test_rooms_nodes import wait_ready
 from tests.support.people import Person, Socket, of_type, people_on
+from tests.support.services import PrivateRedis
 
 pytestmark = [pytest.mark.postgres]
 
@@ -135,3 +137,26 @@ def test_typing_reaches_the_other_node_coalesced_and_is_never_replayed(
         # A private room's presence is its members' alone.
         with httpx.Client(base_url=a.url) as guest:
             assert guest.get("/api/rooms/den/presence").status_code == 404
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_presence_heals_after_a_short_broker_outage(
+    make_node: NodeFactory, private_redis: PrivateRedis
+) -> None:
+    # Signals are at most once: bob leaving while Redis is down is news node a never gets
+    # live. The next heartbeat after the outage must tell it that it missed something.
+    a, b = two_nodes(make_node, private_redis.url)
+    with ada_and_bob_in_den(a) as (ada, bob), watching(ada, a, "den") as ada_on_a:
+        on_b = bob.socket(b.ws_url, b.url)
+        ada_on_a.wait_for(of_type("presence", user=bob.id, status="online"))
+        private_redis.kill()
+        wait_ready([a, b], 503, 10, "reports the broker down")
+        on_b.close()
+        time.sleep(1.5)  # b's presence round announces it, to nobody
+        private_redis.start()
+        wait_ready([a, b], 200, 20, "reconnects to the broker")
+        ada_on_a.wait_for(
+            of_type("presence", user=bob.id, status="offline"), within=CLOSED_SOCKET_BOUND_S * 3
+        )
+        assert str(bob.id) not in online_in(ada, a, "den")
