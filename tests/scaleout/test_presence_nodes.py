@@ -118,16 +118,22 @@ def test_typing_reaches_the_other_node_coalesced_and_is_never_replayed(
     a, b = two_nodes(make_node, broker_url)
     with ada_and_bob_in_den(a) as (ada, bob):
         cursor = bob.latest_seq()
-        with ada.socket(a.ws_url, a.url) as ada_on_a, bob.socket(b.ws_url, b.url) as bob_on_b:
+        with (
+            ada.socket(a.ws_url, a.url) as ada_on_a,
+            bob.socket(b.ws_url, b.url) as bob_on_b,
+            bob.socket(a.ws_url, a.url) as bob_on_a,
+        ):
             for _ in range(5):  # a burst of keystrokes...
                 ada_on_a.send({"type": "typing", "room": "den"})
             typing = bob_on_b.wait_for(of_type("typing", room="den"))
             assert typing["user"]["id"] == ada.id
             assert 0 < typing["expires_in"] <= 10  # the client drops it by itself
             marker = ada.post("den", "said it")
-            bob_on_b.wait_for(of_type("message", id=marker["id"]))
-            shown = [f for f in bob_on_b.frames if f.get("type") == "typing"]
-            assert len(shown) == 1, "...is one indicator"
+            for socket in (bob_on_b, bob_on_a, ada_on_a):  # everything each was sent, read
+                socket.wait_for(of_type("message", id=marker["id"]))
+            for socket in (bob_on_b, bob_on_a):  # on the other node and on hers
+                shown = [f for f in socket.frames if f.get("type") == "typing"]
+                assert len(shown) == 1, "...is one indicator"
             assert [f for f in ada_on_a.frames if f.get("type") == "typing"] == []  # not to self
         # Ephemeral: not in the log, not replayed to a socket that comes later.
         events = bob.events(after=cursor)["events"]

@@ -65,13 +65,15 @@ async def test_after_a_message_the_next_keystroke_is_news_at_once() -> None:
 
 
 @pytest.mark.anyio
-async def test_a_signal_becomes_one_expiring_frame_for_the_rooms_sockets_only() -> None:
+async def test_one_expiring_frame_for_the_rooms_other_sockets_on_this_node() -> None:
     typing, hub, signals, _ = await typing_on_a_node()
     in_room = hub.subscribe(user_id=4, topics=[room_topic(1)])
+    own_tab = hub.subscribe(user_id=ADA.id, topics=[room_topic(1)])
     elsewhere = hub.subscribe(user_id=5, topics=[room_topic(2)])
     await typing.typed(ADA, 1, "ops")
-    typing.on_signal(signals[0])  # as every node does with what the broker carries
-    assert elsewhere.pending == 0
+    typing.on_signal(signals[0])  # the broker's echo (or the backend's own hand-back)
+    assert in_room.pending == 1, "once, however the signal comes back"
+    assert own_tab.pending == 0 and elsewhere.pending == 0
     frame = await in_room.next_frame()
     assert frame is not None
     assert json.loads(frame.text) == {
@@ -83,6 +85,17 @@ async def test_a_signal_becomes_one_expiring_frame_for_the_rooms_sockets_only() 
     # Expiry is the client's, a little after two refreshes would have come: a stuck
     # indicator lasts seconds, not forever.
     assert 2 * 3.0 < EXPIRES_IN_SECONDS <= 10
+
+
+@pytest.mark.anyio
+async def test_another_nodes_signal_reaches_the_rooms_sockets_here_but_the_typists() -> None:
+    there, _, signals, _ = await typing_on_a_node()
+    here, hub, _, _ = await typing_on_a_node()
+    in_room = hub.subscribe(user_id=4, topics=[room_topic(1)])
+    own_tab = hub.subscribe(user_id=ADA.id, topics=[room_topic(1)])
+    await there.typed(ADA, 1, "ops")
+    here.on_signal(signals[0])
+    assert in_room.pending == 1 and own_tab.pending == 0
 
 
 @pytest.mark.parametrize(
