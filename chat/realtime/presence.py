@@ -267,25 +267,37 @@ class Presence:
         self._spawn(self._handle(sender, op, payload))
 
     async def _handle(self, sender: str, op: str, payload: dict[str, Any]) -> None:
+        # Everything this signal changes is applied before the first await: handlers of
+        # consecutive signals run as separate tasks, and one that awaited before applying
+        # could apply an older status over a newer one.
         now = self._clock()
+        count = payload.get("n")
         node = self._nodes.get(sender)
         if node is None:
             node = self._nodes[sender] = _Node(heard_at=now)
             missed = op != "snapshot"  # a node we did not know: ask for its whole state once
         else:
-            missed = _missed(node, op, payload.get("n"))
-        if isinstance(payload.get("n"), int):
-            node.changes = max(node.changes, payload["n"])
+            missed = _missed(node, op, count)
+        node.heard_at = now
+        stale = op == "snapshot" and isinstance(count, int) and count < node.changes
+        if isinstance(count, int):
+            node.changes = max(node.changes, count)
+        changed: set[int] = set()
+        if op in ("changes", "snapshot") and not stale:
+            changed = self._apply(
+                node, payload, first=op == "snapshot" and bool(payload.get("first"))
+            )
         if missed:
             await self._send({"kind": SIGNAL_KIND, "op": "sync", "node": self.node})
-        node.heard_at = now
         if op == "sync":
             await self._send_snapshot()
-            return
-        if op not in ("changes", "snapshot"):
-            return
+        await self._tell_clients(changed)
+
+    @staticmethod
+    def _apply(node: _Node, payload: dict[str, Any], *, first: bool) -> set[int]:
+        """A node's changes (or a snapshot's chunk) into our view of it; the users touched."""
         users = {int(user): status for user, status in payload.get("users", {}).items()}
-        if op == "snapshot" and payload.get("first"):
+        if first:
             changed = set(node.users) | set(users)
             node.users = {}
         else:
@@ -295,7 +307,7 @@ class Presence:
                 node.users.pop(user, None)
             elif status in _RANK:
                 node.users[user] = status
-        await self._tell_clients(changed)
+        return changed
 
     async def _send_snapshot(self) -> None:
         items = list(self._published.items())
