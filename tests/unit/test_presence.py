@@ -237,3 +237,30 @@ async def test_changes_lost_in_a_short_broker_outage_are_repaired_by_the_next_be
     assert b.statuses([7, 8]) == {7: "offline", 8: "online"}
     seen = frames(watcher)
     assert sorted(seen[:2]) == [(7, "online"), (8, "online")] and seen[2:] == [(7, "offline")]
+
+
+class SlowBroker(MemoryBackend):
+    """A broker that takes a moment to accept a signal, as Redis and NOTIFY do."""
+
+    async def publish_signal(self, signal: str) -> None:
+        await asyncio.sleep(0)
+        await super().publish_signal(signal)
+
+
+async def test_a_signal_handled_later_never_undoes_a_newer_one() -> None:
+    hub = Hub(queue_size=10)
+    node = Presence(hub=hub, backend=SlowBroker(), rooms_of=rooms_of, clock=Clock())
+    await node._backend.start(hub.deliver)
+
+    def change(n: int, status: str) -> str:
+        users = {"7": status}
+        return json.dumps(
+            {"kind": "presence", "op": "changes", "node": "a", "n": n, "users": users}
+        )
+
+    # The first signal from an unknown node makes its handler ask for a snapshot (an await)
+    # while the next signal's handler runs.
+    node.on_signal(change(1, "online"))
+    node.on_signal(change(2, "offline"))
+    await settle()
+    assert node.status(7) == "offline"
