@@ -89,7 +89,12 @@ def test_presence_is_the_same_on_both_nodes(make_node: NodeFactory, broker_url: 
         )
         assert time.monotonic() - started < CLOSED_SOCKET_BOUND_S
         assert online_in(ada, a, "den") == {str(ada.id): "online"}
-        assert str(bob.id) not in online_in(ada, b, "den")
+        # Node b hears that bob's tab on a closed at a's next presence round (a knew it at
+        # once): within the same couple of seconds.
+        deadline = started + CLOSED_SOCKET_BOUND_S
+        while str(bob.id) in online_in(ada, b, "den"):
+            assert time.monotonic() < deadline, "node b still shows bob online"
+            time.sleep(0.2)
 
 
 @pytest.mark.redis
