@@ -3,8 +3,8 @@
 A topic is a room (`r:<id>`) or a user (`u:<id>`); a published change reaches the subscribers
 of its topic only, so a node does nothing for rooms none of its sockets is in. Membership
 changes carry an effect that the hub applies in log order, on every node: a join subscribes the
-user's sockets to the room before its frame is delivered, a leave unsubscribes them right after,
-so a removed member's open sockets get nothing more from the room.
+user's sockets to the room before its frame is delivered, a leave unsubscribes them right after
+(from the room's presence too), so a removed member's open sockets get nothing more from it.
 
 Delivery never awaits a client. A frame is appended to each subscriber's queue without waiting;
 a subscriber whose queue is full is evicted (its connection is then closed), so one slow reader
@@ -23,7 +23,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import TypeVar
 
 from chat.broadcast.base import BroadcastMetrics, Envelope, Unmeasured
-from chat.events.records import Effect, room_topic, user_topic
+from chat.events.records import Effect, presence_topic, room_topic, user_topic
 from chat.wire import SharedFrame
 
 logger = logging.getLogger(__name__)
@@ -230,12 +230,15 @@ class Hub:
                 self._apply(effect)
         self._offer(pending)
 
-    def deliver_ephemeral(self, topic: str, frame: str) -> int:
-        """A frame outside the change log (typing, presence) to the subscribers of a topic;
-        how many it was offered to."""
+    def deliver_ephemeral(self, topic: str, frame: str, *, skip_user: int | None = None) -> int:
+        """A frame outside the change log (typing, presence) to the subscribers of a topic,
+        but not to the sockets of `skip_user` (whose own news it is); how many it was offered
+        to."""
         recipients = self._by_topic.get(topic)
         if not recipients:
             return 0
+        if skip_user is not None:
+            recipients = {r for r in recipients if r.user_id != skip_user}
         shared = [SharedFrame(frame)]
         self._offer(dict.fromkeys(recipients, shared))
         return len(recipients)
@@ -247,6 +250,9 @@ class Hub:
                 self.add_topic(subscriber, topic)
             else:
                 self.remove_topic(subscriber, topic)
+                # Who of the room is online is the room's news too: a socket watching it
+                # stops hearing it with the rest.
+                self.remove_topic(subscriber, presence_topic(effect.room_id))
 
     def _offer(self, frames_for: dict[Subscriber, list[SharedFrame]]) -> None:
         delivered = 0

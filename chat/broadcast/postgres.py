@@ -58,6 +58,7 @@ class PostgresTransport(Transport):
         self._liveness = liveness
         self._listener: asyncpg.Connection | None = None
         self._publisher: asyncpg.Connection | None = None
+        self._publishing = asyncio.Lock()  # one NOTIFY at a time on the publisher
         self._queue: asyncio.Queue[object] = asyncio.Queue()
 
     async def connect(self) -> None:
@@ -115,29 +116,30 @@ class PostgresTransport(Transport):
             item = self._queue.get_nowait()
 
     async def publish(self, envelopes: Sequence[Envelope]) -> None:
-        try:
-            if self._publisher is None or self._publisher.is_closed():
-                self._publisher = await self._connect("publisher")
-            for payload in _payloads(envelopes):
-                await self._publisher.execute("SELECT pg_notify($1, $2)", self._channel, payload)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
-            publisher, self._publisher = self._publisher, None
-            if publisher is not None:
-                publisher.terminate()
-            raise BrokerUnavailable(f"NOTIFY failed: {describe(error)}") from error
+        await self._notify(_payloads(envelopes))
 
     async def publish_line(self, line: str) -> None:
         if len(line.encode()) > MAX_PAYLOAD_BYTES:
             raise ValueError(f"a signal of {len(line.encode())} bytes does not fit a NOTIFY")
-        try:
-            if self._publisher is None or self._publisher.is_closed():
-                self._publisher = await self._connect("publisher")
-            await self._publisher.execute("SELECT pg_notify($1, $2)", self._channel, line)
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
-            publisher, self._publisher = self._publisher, None
-            if publisher is not None:
-                publisher.terminate()
-            raise BrokerUnavailable(f"NOTIFY failed: {describe(error)}") from error
+        await self._notify([line])
+
+    async def _notify(self, payloads: Sequence[str]) -> None:
+        # The relay's publisher, presence and typing call from their own tasks, and an asyncpg
+        # connection runs one query at a time: without the lock a second NOTIFY failed with
+        # "another operation is in progress", and the connection was dropped under the first.
+        async with self._publishing:
+            try:
+                if self._publisher is None or self._publisher.is_closed():
+                    self._publisher = await self._connect("publisher")
+                for payload in payloads:
+                    await self._publisher.execute(
+                        "SELECT pg_notify($1, $2)", self._channel, payload
+                    )
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+                publisher, self._publisher = self._publisher, None
+                if publisher is not None:
+                    publisher.terminate()
+                raise BrokerUnavailable(f"NOTIFY failed: {describe(error)}") from error
 
     async def close(self) -> None:
         listener, self._listener = self._listener, None

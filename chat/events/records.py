@@ -47,6 +47,11 @@ def user_topic(user_id: int) -> str:
     return f"u:{user_id}"
 
 
+def presence_topic(room_id: int) -> str:
+    """Where a room's presence changes go (ephemeral: never on the log, never replayed)."""
+    return f"p:{room_id}"
+
+
 def parse_topic(topic: str) -> tuple[str, int] | None:
     """("r", id) or ("u", id), or None for anything else."""
     prefix, _, raw = topic.partition(":")

@@ -5,8 +5,10 @@ whose every tab has been hidden for `away_after` seconds is `away`; one without 
 offline. Nodes tell each other *changes* (batched every `flush_every` seconds) as signals
 through the fan-out backend, and a tiny heartbeat every `beat_every` seconds; a node unheard
 for `dead_after` seconds is dead, and its users go offline everywhere (SIGKILL included). A node
-that hears of a node it does not know asks for one snapshot of its state; that is the only
-snapshot ever sent between nodes.
+that hears of a node it does not know asks for one snapshot of its state, and so does one that
+sees it missed some of a node's changes (they are numbered, and every heartbeat says how many
+there were): signals are at most once, and a broker outage shorter than `dead_after` drops
+changes without burying anyone. Snapshots are sent only then.
 
 Clients see presence for the room they are looking at: `{"type": "watch", "room"}` puts the
 socket on that room's presence topic (`p:<room id>`, one room per socket), answers a snapshot
@@ -32,6 +34,7 @@ from typing import Any, Literal
 from chat.broadcast.base import BroadcastBackend
 from chat.broadcast.hub import Hub, Subscriber
 from chat.events.frames import dumps
+from chat.events.records import presence_topic
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +49,6 @@ _MAX_CACHED_USERS = 50_000
 RoomsOf = Callable[[int], Awaitable[set[int]]]
 
 
-def presence_topic(room_id: int) -> str:
-    return f"p:{room_id}"
-
-
 @dataclass(slots=True)
 class _Local:
     sockets: int = 0
@@ -61,6 +60,7 @@ class _Local:
 class _Node:
     heard_at: float
     users: dict[int, Status] = field(default_factory=dict)
+    changes: int = 0  # how many `changes` signals of that node we know of
 
 
 class Presence:
@@ -88,6 +88,7 @@ class Presence:
         self._local: dict[int, _Local] = {}
         self._published: dict[int, Status] = {}  # what the other nodes were told of ours
         self._dirty: set[int] = set()
+        self._changes_sent = 0  # numbers our `changes` signals; beats and snapshots tell it
         self._nodes: dict[str, _Node] = {}
         self._effective: dict[int, Status] = {}  # what our clients were told
         self._task: asyncio.Task[None] | None = None
@@ -112,6 +113,9 @@ class Presence:
             del self._local[user_id]
         elif local.hidden < local.sockets:
             local.all_hidden_since = None
+        elif local.all_hidden_since is None:
+            # The last visible tab closed: the hidden ones left start the away timer now.
+            local.all_hidden_since = self._clock()
         self._dirty.add(user_id)
 
     def visibility(self, user_id: int, *, was_hidden: bool, hidden: bool) -> None:
@@ -189,7 +193,7 @@ class Presence:
                 await self._flush(now)
                 if now >= next_beat:
                     next_beat = now + self._beat_every
-                    await self._send({"kind": SIGNAL_KIND, "op": "beat", "node": self.node})
+                    await self._beat()
                 await self._bury_dead_nodes(now)
             except Exception:  # presence is best effort; the next round tries again
                 logger.warning("presence round failed", exc_info=True)
@@ -217,9 +221,23 @@ class Presence:
         items = list(changes.items())
         for start in range(0, len(items), _CHUNK):
             chunk = {str(user): status for user, status in items[start : start + _CHUNK]}
+            self._changes_sent += 1
             await self._send(
-                {"kind": SIGNAL_KIND, "op": "changes", "node": self.node, "users": chunk}
+                {
+                    "kind": SIGNAL_KIND,
+                    "op": "changes",
+                    "node": self.node,
+                    "n": self._changes_sent,
+                    "users": chunk,
+                }
             )
+
+    async def _beat(self) -> None:
+        # The count lets the others notice changes they missed (signals are at most once: a
+        # broker outage shorter than `dead_after` drops them without burying anyone).
+        await self._send(
+            {"kind": SIGNAL_KIND, "op": "beat", "node": self.node, "n": self._changes_sent}
+        )
 
     async def _bury_dead_nodes(self, now: float) -> None:
         dead = [
@@ -249,20 +267,37 @@ class Presence:
         self._spawn(self._handle(sender, op, payload))
 
     async def _handle(self, sender: str, op: str, payload: dict[str, Any]) -> None:
+        # Everything this signal changes is applied before the first await: handlers of
+        # consecutive signals run as separate tasks, and one that awaited before applying
+        # could apply an older status over a newer one.
         now = self._clock()
+        count = payload.get("n")
         node = self._nodes.get(sender)
         if node is None:
             node = self._nodes[sender] = _Node(heard_at=now)
-            if op != "snapshot":  # a node we did not know: ask for its whole state once
-                await self._send({"kind": SIGNAL_KIND, "op": "sync", "node": self.node})
+            missed = op != "snapshot"  # a node we did not know: ask for its whole state once
+        else:
+            missed = _missed(node, op, count)
         node.heard_at = now
+        stale = op == "snapshot" and isinstance(count, int) and count < node.changes
+        if isinstance(count, int):
+            node.changes = max(node.changes, count)
+        changed: set[int] = set()
+        if op in ("changes", "snapshot") and not stale:
+            changed = self._apply(
+                node, payload, first=op == "snapshot" and bool(payload.get("first"))
+            )
+        if missed:
+            await self._send({"kind": SIGNAL_KIND, "op": "sync", "node": self.node})
         if op == "sync":
             await self._send_snapshot()
-            return
-        if op not in ("changes", "snapshot"):
-            return
+        await self._tell_clients(changed)
+
+    @staticmethod
+    def _apply(node: _Node, payload: dict[str, Any], *, first: bool) -> set[int]:
+        """A node's changes (or a snapshot's chunk) into our view of it; the users touched."""
         users = {int(user): status for user, status in payload.get("users", {}).items()}
-        if op == "snapshot" and payload.get("first"):
+        if first:
             changed = set(node.users) | set(users)
             node.users = {}
         else:
@@ -272,7 +307,7 @@ class Presence:
                 node.users.pop(user, None)
             elif status in _RANK:
                 node.users[user] = status
-        await self._tell_clients(changed)
+        return changed
 
     async def _send_snapshot(self) -> None:
         items = list(self._published.items())
@@ -283,6 +318,7 @@ class Presence:
                     "kind": SIGNAL_KIND,
                     "op": "snapshot",
                     "node": self.node,
+                    "n": self._changes_sent,
                     "first": start == 0,
                     "users": chunk,
                 }
@@ -333,6 +369,17 @@ class Presence:
         self._handling.add(task)
         task.add_done_callback(self._handling.discard)
         task.add_done_callback(_log_failure)
+
+
+def _missed(node: _Node, op: str, count: object) -> bool:
+    """Whether a signal from a known node shows that we missed some of its changes."""
+    if not isinstance(count, int):
+        return False
+    if op == "changes":
+        return count != node.changes + 1
+    if op == "beat":
+        return count > node.changes
+    return False
 
 
 def _log_failure(task: asyncio.Future[None]) -> None:

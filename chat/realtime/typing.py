@@ -4,13 +4,17 @@ frame `{"type": "typing", "room", "user", "expires_in"}` to the room's subscribe
 Coalesced here: one broadcast per user and room per `every` seconds, however often a client
 sends. Ephemeral: a signal through the fan-out backend, never stored, never replayed; a client
 forgets an indicator `expires_in` seconds after its last refresh (stuck indicators are the bug
-class element-web #2625 records), and when that person's message arrives.
+class element-web #2625 records), and when that person's message arrives. It goes to the room's
+*other* sockets: the typist's own tabs are skipped. This node's sockets get it straight from
+`typed`; the signal, named by node, is for the other nodes (the broker's echo, and a backend's
+own local hand-back, are dropped: they delivered every frame twice here).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -45,6 +49,7 @@ class Typing:
         self._every = every
         self._clock = clock
         self._last: OrderedDict[tuple[int, int], float] = OrderedDict()
+        self._node = secrets.token_hex(6)  # tells our own signals from the other nodes'
 
     async def typed(self, account: Account, room_id: int, room: str) -> bool:
         """Someone typed in a room they may post in; whether it was broadcast (or coalesced)."""
@@ -57,7 +62,15 @@ class Typing:
         self._last.move_to_end(key)
         while len(self._last) > _MAX_REMEMBERED:
             self._last.popitem(last=False)
-        signal = {"kind": SIGNAL_KIND, "room_id": room_id, "room": room, "user": account.public()}
+        user = account.public()
+        self._hub.deliver_ephemeral(room_topic(room_id), _frame(room, user), skip_user=account.id)
+        signal = {
+            "kind": SIGNAL_KIND,
+            "node": self._node,
+            "room_id": room_id,
+            "room": room,
+            "user": user,
+        }
         await self._backend.publish_signal(json.dumps(signal, separators=(",", ":")))
         return True
 
@@ -70,16 +83,17 @@ class Typing:
             payload: Any = json.loads(signal)
             if not isinstance(payload, dict) or payload.get("kind") != SIGNAL_KIND:
                 return
+            if payload.get("node") == self._node:
+                return  # ours: this node's sockets had it from `typed`
             room_id = int(payload["room_id"])
-            frame = dumps(
-                {
-                    "type": "typing",
-                    "room": str(payload["room"]),
-                    "user": payload["user"],
-                    "expires_in": EXPIRES_IN_SECONDS,
-                }
-            )
+            user = payload["user"]
+            user_id = int(user["id"])
+            frame = _frame(str(payload["room"]), user)
         except (ValueError, KeyError, TypeError):
             logger.warning("ignoring a malformed typing signal: %r", signal[:120])
             return
-        self._hub.deliver_ephemeral(room_topic(room_id), frame)
+        self._hub.deliver_ephemeral(room_topic(room_id), frame, skip_user=user_id)
+
+
+def _frame(room: str, user: object) -> str:
+    return dumps({"type": "typing", "room": room, "user": user, "expires_in": EXPIRES_IN_SECONDS})

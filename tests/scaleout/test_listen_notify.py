@@ -7,6 +7,9 @@ from functools import partial
 
 import pytest
 
+from chat.broadcast.base import Envelope
+from chat.broadcast.postgres import PostgresTransport
+from chat.broadcast.relay import Received
 from tests.scaleout.clients import Collector, assert_exactly_once
 from tests.scaleout.conftest import NodeFactory
 from tests.scaleout.harness import Load, eventually, readiness, ready_is, stored_ids
@@ -77,3 +80,29 @@ async def test_terminated_listener_reconnects_and_loses_nothing(
     log = b.log_tail(400)
     assert "connection lost" in log
     assert "reconnected after" in log
+
+
+async def test_signals_and_changes_published_at_once_all_arrive(pg_url: str, channel: str) -> None:
+    # Presence, typing and the relay's publisher share one NOTIFY connection, from their own
+    # tasks: none may fail because another is using it (asyncpg runs one query at a time).
+    listener = PostgresTransport(notify_url(pg_url), channel=channel)
+    publisher = PostgresTransport(notify_url(pg_url), channel=channel)
+    await listener.connect()
+    try:
+        await publisher.publish_line("!warm")
+        changes = [Envelope(n, "r:1", f'{{"n":{n}}}') for n in range(1, 31)]
+        await asyncio.gather(
+            *(publisher.publish_line(f"!s{n}") for n in range(30)),
+            *(publisher.publish([change]) for change in changes),
+        )
+        got: list[Received] = []
+        async with asyncio.timeout(10):
+            while len(got) < 61:
+                got += await listener.receive()
+        assert sorted(r.signal for r in got if r.signal) == sorted(
+            ["warm", *(f"s{n}" for n in range(30))]
+        )
+        assert sorted(r.seq for r in got if not r.signal) == list(range(1, 31))
+    finally:
+        await listener.shutdown()
+        await publisher.shutdown()

@@ -7,7 +7,7 @@ import pytest
 
 from chat.broadcast.base import Envelope, Unmeasured
 from chat.broadcast.hub import Hub, Subscriber
-from chat.events.records import Effect, room_topic, user_topic
+from chat.events.records import Effect, presence_topic, room_topic, user_topic
 from chat.wire import SharedFrame
 
 ROOM = room_topic(1)
@@ -205,6 +205,16 @@ async def test_membership_effects_apply_in_log_order_within_a_batch() -> None:
     assert joiner.pending == 0
     assert topic not in joiner.topics
     assert await drain(member, 5) == ["before", "joined", "during", "left", "after"]
+
+
+def test_a_member_who_leaves_stops_hearing_the_rooms_presence_too() -> None:
+    hub = Hub(queue_size=10)
+    leaver = hub.subscribe(user_id=7, topics=[room_topic(3), presence_topic(3)])
+    watcher = hub.subscribe(user_id=8, topics=[room_topic(3), presence_topic(3)])
+    hub.deliver([Envelope(1, room_topic(3), "left", Effect("leave", 7, 3))])
+    assert leaver.topics == {user_topic(7)}
+    assert hub.deliver_ephemeral(presence_topic(3), "online") == 1
+    assert watcher.pending == 2 and leaver.pending == 1
 
 
 def test_a_node_keeps_no_index_entry_for_a_room_nobody_here_is_in() -> None:
