@@ -1,11 +1,16 @@
 // The chat page's client: wires the modules to the page. Plain ES modules, no build step.
 //
-// What it adds to the server-rendered page: a socket that reconnects with backoff and catches
-// up after every open; an outbox in localStorage (pending messages survive a reload and are
-// sent once, oldest first); older history on demand; own messages marked; local times and day
-// separators; Enter to send. A socket the server closes because the sign-in ended (4401) is
-// not reopened: the page says so and reloads once.
+// What it adds to the server-rendered page: one socket for every room of the person's (each
+// frame names its room), reconnecting with backoff and catching up on all rooms with one
+// GET /api/events after every reconnect; a timeline per room, the room shown switched without
+// a reload (/r/<name>, back and forward work); unread and mention counts in the room list and
+// the tab title, marked read only while the tab is visible and the view at the bottom; an
+// outbox in localStorage (pending messages survive a reload and are sent once, oldest first);
+// older history on demand; own messages marked; local times and day separators. A socket the
+// server closes because the sign-in ended (4401) is not reopened: the page says so and
+// reloads once.
 
+import { Api } from "./api.js";
 import { Composer, PendingView } from "./composer.js";
 import { Connection } from "./connection.js";
 import { Outbox, OwnClientIds, frameFor, newClientId } from "./outbox.js";
@@ -17,8 +22,10 @@ import {
   shownMessages,
   stubFromElement,
 } from "./render.js";
+import { RoomHeader, RoomList, roomFromPath, roomHref } from "./rooms.js";
 import { browserStore } from "./storage.js";
 import { SeqCursor, Timelines, numericId } from "./timeline.js";
+import { UnreadState, titleWithUnread } from "./unread.js";
 
 const doc = document;
 doc.documentElement.classList.remove("no-js");
@@ -26,19 +33,19 @@ doc.documentElement.classList.add("js");
 
 const config = doc.body.dataset;
 const SOCKET_PATH = config.socketPath || "/chatsocket";
-const API_MESSAGES = config.apiMessages || "/api/messages";
 const MAX_CHARS = Number(config.maxChars) || 2000;
-const ROOM = config.room || "general";
+const PAGE_ROOM = config.room || "general";
 const CATCH_UP_LIMIT = 200;
 const OLDER_LIMIT = 50;
 const NEAR_BOTTOM_PX = 120;
-const FETCH_TIMEOUT_MS = 15000;
 const ANSWER_TIMEOUT_MS = 10000;
+const MARK_READ_DELAY_MS = 250;
 const SIGNED_OUT_RELOAD_MS = 1500; // long enough to read "You were signed out"
 const RELOAD_GUARD_MS = 30000; // at most one such reload in this long, whatever happens
 const SIGNED_OUT_RELOAD_KEY = "chat.signedOutReloadAt";
 const AUTHOR_KEY = "chat.author";
 const SIGN_IN = { href: "/login?next=/", label: "Sign in" };
+const BASE_TITLE = doc.title;
 
 // The signed-in person, or null for a guest. A signed-in client cannot choose its name.
 const me = config.userId
@@ -56,15 +63,21 @@ const olderButton = doc.getElementById("load-older");
 const noticeView = doc.getElementById("notice");
 
 const store = browserStore();
+const api = new Api({ pageRoom: PAGE_ROOM, messagesPath: config.apiMessages || "/api/messages" });
 const outbox = new Outbox({ store, userId: me === null ? null : me.id });
 const ownClientIds = new OwnClientIds({ store });
 const timelines = new Timelines();
-const timeline = timelines.get(ROOM);
-// Message ids as the catch-up cursor, settled a reorder window after they were shown.
-let cursor = null;
+const unread = new UnreadState();
+const cursor = new SeqCursor(); // where the next catch-up starts; known after the first open
+const roomInfo = new Map(); // name -> the room as GET /api/rooms describes it
+const panes = new Map(); // name -> a detached element holding a room's messages while not shown
+const subscribed = new Set(); // rooms this page listens to without being a member
+let current = PAGE_ROOM;
 let ready = false; // open and caught up: frames may be sent
+let catchingUp = null; // the catch-up under way, if any
 let answerTimer = null;
 let holdTimer = null;
+let markTimer = null;
 
 // ---- notices ----
 
@@ -101,7 +114,11 @@ const pendingView = new PendingView({
   onChange: scrollToBottom,
 });
 
-// ---- own messages ----
+const roomList = new RoomList({ onOpen: (name) => openRoom(name) });
+const header = new RoomHeader();
+const jumpButton = makeJumpButton();
+
+// ---- own messages, mentions ----
 
 // Signed in: mine exactly when my account wrote it, never by name. A guest: what this browser
 // sent (by client_id), or a guest message under the name typed now.
@@ -120,7 +137,22 @@ function markOwn(el) {
   el.classList.toggle("own", isOwn(el));
 }
 
-// ---- the inbox ----
+function mentionsMe(el) {
+  if (me === null || me.username === "") return false;
+  return el.querySelector(`.mention[data-mention="${CSS.escape(me.username)}"]`) !== null;
+}
+
+// ---- the rooms' panes: the one shown is #inbox, the others wait detached ----
+
+function paneOf(room) {
+  if (room === current) return inbox;
+  let pane = panes.get(room);
+  if (pane === undefined) {
+    pane = doc.createElement("div");
+    panes.set(room, pane);
+  }
+  return pane;
+}
 
 function isNearBottom() {
   return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < NEAR_BOTTOM_PX;
@@ -128,23 +160,250 @@ function isNearBottom() {
 
 function scrollToBottom() {
   scroller.scrollTop = scroller.scrollHeight;
+  jumpButton.hidden = true;
 }
 
-/** Shows one message object (socket frame or API row). Returns true when it was new. */
-function showMessage(message) {
+function makeJumpButton() {
+  const button = doc.createElement("button");
+  button.type = "button";
+  button.id = "jump-new";
+  button.className = "jump-new";
+  button.textContent = "New messages ↓";
+  button.hidden = true;
+  button.addEventListener("click", () => {
+    scrollToBottom();
+    scheduleMarkRead();
+  });
+  scroller.append(button);
+  return button;
+}
+
+function roomOfMessage(message, fallback) {
+  return typeof message.room === "string" && message.room !== "" ? message.room : fallback;
+}
+
+/**
+ * Shows one message object (socket frame, catch-up or API row) in its room. `seq` is its
+ * place in the change log when it came as a change (it then counts as unread). True when new.
+ */
+function showMessage(message, { seq = null, room = "general" } = {}) {
   if (!message || message.id === undefined || message.id === null) return false;
   const clientId = typeof message.client_id === "string" ? message.client_id : null;
   if (clientId) settle(clientId);
-  const { isNew, nextId } = timeline.insert(message);
-  if (!isNew) return false;
+  const name = roomOfMessage(message, room);
+  const timeline = timelines.get(name);
+  if (timeline.has(numericId(message.id))) {
+    if (timeline.update(message) === "replaced") redraw(name, message);
+    return false;
+  }
+  const { nextId } = timeline.insert(message);
   const el = messageElement(message);
   markOwn(el);
-  const follow = isNearBottom() || (clientId !== null && ownClientIds.has(clientId));
-  placeBefore(inbox, el, nextId);
-  regroupDays(inbox);
-  if (cursor !== null) cursor.note(numericId(message.id), Date.now());
+  const here = name === current;
+  const follow = here && (isNearBottom() || (clientId !== null && ownClientIds.has(clientId)));
+  const pane = paneOf(name);
+  placeBefore(pane, el, nextId);
+  regroupDays(pane);
+  if (seq !== null) noteArrival(name, el, numericId(message.id), seq);
   if (follow) scrollToBottom();
+  else if (here && seq !== null) jumpButton.hidden = false;
+  if (here) scheduleMarkRead();
   return true;
+}
+
+/** A message that came as a change: unread unless it is mine, a mention if it names me. */
+function noteArrival(room, el, id, seq) {
+  if (el.classList.contains("own")) return;
+  unread.noteMessage(room, { id, seq, mention: mentionsMe(el) });
+  if (!roomInfo.has(room)) refreshRoomsSoon();
+  updateBadges();
+}
+
+/** An edit, delete or reaction: applied to a message known here (an unknown one will come in
+ * its current state with the history that holds it). */
+function applyUpdate(frame) {
+  const message = frame.message;
+  if (!message || numericId(message.id) === null) return;
+  const room = roomOfMessage(message, frame.room || "general");
+  if (timelines.get(room).update(message) === "replaced") redraw(room, message);
+}
+
+/** Replaces a shown message's element by its new version, in place. */
+function redraw(room, message) {
+  const old = paneOf(room).querySelector(`:scope > #m${numericId(message.id)}`);
+  if (old === null) return;
+  const el = messageElement(message);
+  markOwn(el);
+  old.replaceWith(el);
+}
+
+// ---- unread counts and read positions ----
+
+function updateBadges() {
+  for (const name of roomList.names()) roomList.setCounts(name, unread.counts(name));
+  doc.title = titleWithUnread(BASE_TITLE, unread.total());
+}
+
+function scheduleMarkRead() {
+  clearTimeout(markTimer);
+  markTimer = setTimeout(markRead, MARK_READ_DELAY_MS);
+}
+
+// Only what the person has seen: the tab visible and the view at the newest message.
+function canMarkRead() {
+  if (me === null || !roomInfo.get(current)?.member) return false;
+  return doc.visibilityState === "visible" && isNearBottom();
+}
+
+async function markRead() {
+  if (!canMarkRead()) return;
+  const room = current;
+  const newest = timelines.get(room).highestId();
+  if (newest === null) return;
+  if (newest <= unread.lastReadId(room) && unread.counts(room).unread === 0) return;
+  unread.markedRead(room, newest);
+  updateBadges();
+  try {
+    await api.markRead(room, newest);
+  } catch (error) {
+    console.warn("chat: marking read failed", error);
+  }
+}
+
+// ---- the room list ----
+
+let roomsTimer = null;
+
+function refreshRoomsSoon() {
+  clearTimeout(roomsTimer);
+  roomsTimer = setTimeout(() => refreshRooms().catch(warnRooms), 300);
+}
+
+function warnRooms(error) {
+  console.warn("chat: loading the room list failed", error);
+}
+
+async function refreshRooms() {
+  const rooms = await api.rooms();
+  roomInfo.clear();
+  for (const room of rooms) {
+    roomInfo.set(room.name, room);
+    if (room.member) unread.fromList(room);
+  }
+  roomList.update(rooms);
+  roomList.setActive(current);
+  header.show(roomInfo.get(current) ?? { name: current });
+  updateBadges();
+  scheduleMarkRead();
+}
+
+/** Rooms the page listens to without being a member (a guest's, public ones visited). */
+function listenedRooms() {
+  return [...new Set([current, ...subscribed])];
+}
+
+// A guest's socket listens to general from the start, and members hear their rooms anyway.
+function subscribe(room) {
+  if (room === "general" || roomInfo.get(room)?.member) return;
+  subscribed.add(room);
+  connection.send({ type: "subscribe", room });
+}
+
+function onMembership(frame) {
+  const user = frame.user;
+  if (me === null || !user || numericId(user.id) !== me.id) return;
+  if (frame.type === "member_left") forgetRoom(frame.room);
+  refreshRoomsSoon();
+}
+
+function forgetRoom(room) {
+  timelines.get(room).clear();
+  unread.forget(room);
+  panes.delete(room);
+  roomList.remove(room);
+  if (room === current) openRoom("general");
+  updateBadges();
+}
+
+function onRoomUpdated(frame) {
+  const info = roomInfo.get(frame.room);
+  if (info === undefined) return;
+  for (const key of ["title", "topic", "archived"]) if (key in frame) info[key] = frame[key];
+  roomList.ensure(info);
+  if (frame.room === current) header.show(info);
+}
+
+// ---- switching rooms ----
+
+async function openRoom(name, { push = true } = {}) {
+  if (name === current) return;
+  const incoming = paneOf(name);
+  panes.delete(name);
+  const outgoing = doc.createElement("div");
+  outgoing.append(...inbox.childNodes);
+  panes.set(current, outgoing);
+  current = name;
+  inbox.append(...incoming.childNodes);
+  if (push) history.pushState({ room: name }, "", roomHref(name));
+  showRoomChrome(name);
+  subscribe(name);
+  const timeline = timelines.get(name);
+  if (!timeline.loaded) {
+    try {
+      await loadNewest(name);
+    } catch (error) {
+      notify("Could not load this room. Try again in a moment.");
+      console.warn("chat: loading a room failed", error);
+    }
+  }
+  if (name !== current) return;
+  scrollToBottom();
+  scheduleMarkRead();
+}
+
+function showRoomChrome(name) {
+  header.show(roomInfo.get(name) ?? { name });
+  roomList.setActive(name);
+  olderButton.hidden = !timelines.get(name).hasOlder;
+  jumpButton.hidden = true;
+  pendingView.clear();
+  for (const item of outbox.all()) if ((item.room || "general") === name) pendingView.show(item);
+}
+
+/** The room's newest page of history, merged into what is already known. */
+async function loadNewest(room) {
+  const page = await api.messages(room, { limit: OLDER_LIMIT });
+  for (const message of page.messages) showMessage(message, { room });
+  const timeline = timelines.get(room);
+  timeline.hasOlder = Boolean(page.has_older) || timeline.hasOlder;
+  timeline.loaded = true;
+  if (room === current) olderButton.hidden = !timeline.hasOlder;
+}
+
+async function loadOlder() {
+  const room = current;
+  const timeline = timelines.get(room);
+  const before = timeline.lowestId();
+  if (before === null) {
+    olderButton.hidden = true;
+    return;
+  }
+  olderButton.disabled = true;
+  try {
+    const page = await api.messages(room, { before, limit: OLDER_LIMIT });
+    if (room !== current) return;
+    // Keep what the reader is looking at in place while content grows above it.
+    const fromBottom = scroller.scrollHeight - scroller.scrollTop;
+    for (const message of page.messages) showMessage(message, { room });
+    scroller.scrollTop = scroller.scrollHeight - fromBottom;
+    timeline.hasOlder = Boolean(page.has_older);
+    olderButton.hidden = !page.has_older;
+  } catch (error) {
+    notify("Could not load older messages. Try again in a moment.");
+    console.warn("chat: loading older messages failed", error);
+  } finally {
+    olderButton.disabled = false;
+  }
 }
 
 // ---- sending ----
@@ -155,7 +414,7 @@ function queue(body) {
     body,
     author: composer.authorName(),
     user_id: me === null ? null : me.id,
-    room: ROOM,
+    room: current,
     queued_at: Date.now(),
   };
   ownClientIds.add(item.client_id);
@@ -188,7 +447,7 @@ function pump() {
     return;
   }
   const item = next.send;
-  pendingView.show(item);
+  if ((item.room || "general") === current) pendingView.show(item);
   pendingView.setState(item.client_id, "sending…");
   if (!connection.send(frameFor(item))) return;
   outbox.sent(item.client_id);
@@ -230,76 +489,111 @@ function giveBack(item, detail, code) {
   composer.giveBack(item.body, { focusName: code === "name_taken" });
 }
 
-// ---- history and catch-up ----
+// ---- frames: live, or replayed by a catch-up ----
 
-async function fetchJson(url) {
-  const response = await fetch(url, {
-    headers: { Accept: "application/json" },
-    cache: "no-store",
-    // A server that accepts the connection and never answers must not stall the catch-up.
-    signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
-  });
-  if (!response.ok) throw new Error(`GET ${url} answered ${response.status}`);
-  return response.json();
+function applyFrame(frame) {
+  const seq = numericId(frame.seq);
+  if (seq !== null) cursor.note(seq, Date.now());
+  switch (frame.type) {
+    case "error":
+      return onErrorFrame(frame);
+    case "message":
+      return showMessage(frame, { seq });
+    case "message_updated":
+      return applyUpdate(frame);
+    case "read":
+      unread.applyRead(frame);
+      return updateBadges();
+    case "member_joined":
+    case "member_left":
+      return onMembership(frame);
+    case "room_updated":
+      return onRoomUpdated(frame);
+    case undefined:
+      // The Tornado demo's frames have no type: an id and an html fragment.
+      if ("id" in frame || "html" in frame) showMessage(frame, { seq });
+      return undefined;
+    default:
+      return undefined; // subscribed, unsubscribed, and whatever a newer server sends
+  }
 }
 
-async function fetchMessages(params) {
-  const page = await fetchJson(`${API_MESSAGES}?${new URLSearchParams(params)}`);
-  if (!page || !Array.isArray(page.messages)) throw new Error("unexpected history page");
-  return page;
+// ---- catching up ----
+
+/** After the page's first open: where the change log is, and what the page's room missed
+ * between rendering and now (the page was rendered from message ids, not the log). */
+async function firstCatchUp(ws) {
+  cursor.reset(await api.newestSeq(listenedRooms()));
+  const room = current;
+  let after = timelines.get(room).highestId() ?? 0;
+  for (;;) {
+    const page = await api.messages(room, { after, limit: CATCH_UP_LIMIT });
+    if (!connection.isCurrent(ws)) return;
+    for (const message of page.messages) showMessage(message, { room });
+    if (!page.has_newer) break;
+    const next = numericId(page.newer_cursor);
+    if (next === null || next <= after) break;
+    after = next;
+  }
+  refreshRooms().catch(warnRooms);
+}
+
+/** Every change in every room since the cursor, in one request (a page at a time). */
+async function catchUpEvents(ws) {
+  // Read synchronously: frames arriving during the catch-up must not move its start.
+  let after = cursor.start(Date.now());
+  for (;;) {
+    const answer = await api.events(after, { limit: CATCH_UP_LIMIT, rooms: listenedRooms() });
+    if (!connection.isCurrent(ws)) return;
+    if (answer.reload) {
+      await reloadEverything(answer.cursor);
+      return;
+    }
+    for (const frame of answer.events) applyFrame(frame);
+    const next = numericId(answer.cursor);
+    if (next !== null) cursor.note(next, Date.now());
+    if (!answer.has_more || next === null || next <= after) break;
+    after = next;
+  }
+}
+
+/** Too far behind for the log: start again from the newest history and the room list. */
+async function reloadEverything(newest) {
+  cursor.reset(numericId(newest) ?? 0);
+  timelines.forgetAll();
+  panes.clear();
+  inbox.replaceChildren();
+  await loadNewest(current);
+  await refreshRooms();
+  scrollToBottom();
 }
 
 async function catchUp(ws) {
-  // Read synchronously: frames arriving during the catch-up must not move its start.
-  let after = cursor.start(Date.now()) ?? 0;
-  try {
-    for (;;) {
-      const page = await fetchMessages({ after, limit: CATCH_UP_LIMIT });
+  if (catchingUp !== null) return catchingUp;
+  catchingUp = (async () => {
+    try {
+      if (cursor.known) await catchUpEvents(ws);
+      else await firstCatchUp(ws);
+    } catch (error) {
       if (!connection.isCurrent(ws)) return;
-      for (const message of page.messages) showMessage(message);
-      if (!page.has_newer) break;
-      const next = numericId(page.newer_cursor);
-      if (next === null || next <= after) break;
-      after = next;
+      // Without the missed changes the page would have a gap: start over.
+      console.warn("chat: catch-up failed, reconnecting", error);
+      connection.abandon();
+      return;
+    } finally {
+      catchingUp = null;
     }
-  } catch (error) {
     if (!connection.isCurrent(ws)) return;
-    // Without the missed messages the page would have a gap: start over.
-    console.warn("chat: catch-up failed, reconnecting", error);
-    connection.abandon();
-    return;
-  }
-  ready = true;
-  pump();
+    ready = true;
+    pump();
+    scheduleMarkRead();
+  })();
+  return catchingUp;
 }
 
-async function loadOlder() {
-  const before = timeline.lowestId();
-  if (before === null) {
-    olderButton.hidden = true;
-    return;
-  }
-  olderButton.disabled = true;
-  try {
-    const page = await fetchMessages({ before, limit: OLDER_LIMIT });
-    // Keep what the reader is looking at in place while content grows above it.
-    const fromBottom = scroller.scrollHeight - scroller.scrollTop;
-    for (const message of page.messages) {
-      const { isNew, nextId } = timeline.insert(message);
-      if (!isNew) continue;
-      const el = messageElement(message);
-      markOwn(el);
-      placeBefore(inbox, el, nextId);
-    }
-    regroupDays(inbox);
-    scroller.scrollTop = scroller.scrollHeight - fromBottom;
-    olderButton.hidden = !page.has_older;
-  } catch (error) {
-    notify("Could not load older messages. Try again in a moment.");
-    console.warn("chat: loading older messages failed", error);
-  } finally {
-    olderButton.disabled = false;
-  }
+function onOpen(ws) {
+  for (const room of listenedRooms()) subscribe(room);
+  catchUp(ws);
 }
 
 // ---- the socket ----
@@ -312,13 +606,6 @@ function socketUrl() {
 function setStatus(state, text) {
   statusView.dataset.state = state;
   statusView.textContent = text;
-}
-
-function onFrame(frame) {
-  if (frame.type === "error") onErrorFrame(frame);
-  else if (frame.type === "message") showMessage(frame);
-  // The Tornado demo's frames have no type: an id and an html fragment.
-  else if (frame.type === undefined && ("id" in frame || "html" in frame)) showMessage(frame);
 }
 
 // Signed out here or elsewhere, revoked or disabled: a new socket would be refused or open as
@@ -339,8 +626,8 @@ function onSignedOut() {
 const connection = new Connection({
   url: socketUrl,
   online: () => navigator.onLine !== false,
-  onOpen: catchUp,
-  onFrame,
+  onOpen,
+  onFrame: applyFrame,
   onStatus: setStatus,
   onClosed: () => {
     ready = false;
@@ -373,9 +660,22 @@ window.addEventListener("online", () => connection.reconnectNow());
 window.addEventListener("offline", () => connection.abandon());
 doc.addEventListener("visibilitychange", () => {
   if (doc.visibilityState !== "visible") return;
-  // Back from the background: a socket the system suspended may have missed messages.
+  // Back from the background: a socket the system suspended may have missed changes.
   if (connection.socket !== null && ready) catchUp(connection.socket);
   else connection.reconnectNow();
+  scheduleMarkRead();
+});
+scroller.addEventListener(
+  "scroll",
+  () => {
+    if (!isNearBottom()) return;
+    jumpButton.hidden = true;
+    scheduleMarkRead();
+  },
+  { passive: true },
+);
+window.addEventListener("popstate", () => {
+  openRoom(roomFromPath(location.pathname, PAGE_ROOM), { push: false });
 });
 // Another tab settled or queued a message: keep this tab's pending view in step.
 window.addEventListener("storage", (event) => {
@@ -383,16 +683,19 @@ window.addEventListener("storage", (event) => {
   pendingView.keepOnly(new Set(outbox.all().map((i) => i.client_id)));
 });
 
+const pageTimeline = timelines.get(PAGE_ROOM);
 for (const el of shownMessages(inbox)) {
-  timeline.insert(stubFromElement(el, ROOM));
+  pageTimeline.insert(stubFromElement(el, PAGE_ROOM));
   markOwn(el);
   localizeTimes(el);
 }
-timeline.loaded = true;
+pageTimeline.loaded = true;
+pageTimeline.hasOlder = !olderButton.hidden;
 regroupDays(inbox);
-cursor = new SeqCursor(timeline.highestId() ?? 0);
+history.replaceState({ room: current }, "", location.href);
+header.show({ name: current });
 if (composer.enabled) {
-  for (const item of outbox.all()) pendingView.show(item);
+  for (const item of outbox.all()) if ((item.room || "general") === current) pendingView.show(item);
   composer.updateCounter();
 }
 statusView.hidden = false;

@@ -167,16 +167,6 @@ export class SeqCursor {
     this.recent.push({ seq, at: now });
   }
 
-  /** A catch-up page was applied up to `cursor`: everything below it is in. */
-  caughtUp(cursor, now) {
-    this.settle(now);
-    if (this.settled === null || cursor > this.settled) {
-      if (this.recent.length === 0) this.settled = cursor;
-      else this.recent.push({ seq: cursor, at: now });
-    }
-    if (this.highest === null || cursor > this.highest) this.highest = cursor;
-  }
-
   settle(now) {
     const cutoff = now - this.windowMs;
     while (this.recent.length > 0 && this.recent[0].at <= cutoff) {
