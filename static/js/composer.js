@@ -1,5 +1,6 @@
-// The message form: the counter, Enter to send (Shift+Enter for a new line), the pending view
-// of what was typed and not yet stored, and giving refused text back to the field.
+// The message form: the counter, Enter to send (Shift+Enter for a new line), what the next
+// message replies to, Up arrow to edit one's last message, "typing" while typing; the pending
+// view of what was typed and not yet stored, and giving refused text back to the field.
 
 import { pendingElement } from "./render.js";
 
@@ -15,14 +16,20 @@ export class Composer {
    * @param {object} options
    * @param {HTMLFormElement|null} options.form  absent where a guest may only read
    * @param {number} options.maxChars
-   * @param {(body: string) => void} options.onSubmit
+   * @param {(body: string, replyTo: number|null) => void} options.onSubmit
    * @param {(text: string) => void} options.notify
+   * @param {() => boolean} [options.onEditLast]  Up arrow in the empty field; true if it did
+   * @param {() => void} [options.onTyping]
    */
-  constructor({ form, maxChars, onSubmit, notify }) {
+  constructor({ form, maxChars, onSubmit, notify, onEditLast, onTyping }) {
     this.form = form;
     this.maxChars = maxChars;
     this.onSubmit = onSubmit;
     this.notify = notify;
+    this.onEditLast = onEditLast || (() => false);
+    this.onTyping = onTyping || (() => {});
+    this.replyTo = null;
+    this.replyView = null;
     this.input = document.getElementById("message");
     this.authorInput = document.getElementById("author");
     this.counter = document.getElementById("counter");
@@ -32,13 +39,79 @@ export class Composer {
       event.preventDefault();
       this.submit();
     });
-    this.input.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-        event.preventDefault();
-        this.submit();
-      }
+    this.input.addEventListener("keydown", (event) => this.onKeyDown(event));
+    this.input.addEventListener("input", () => {
+      this.updateCounter();
+      if (this.input.value.trim() !== "") this.onTyping();
     });
-    this.input.addEventListener("input", () => this.updateCounter());
+  }
+
+  onKeyDown(event) {
+    if (event.isComposing) return;
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      this.submit();
+    } else if (event.key === "Escape" && this.replyTo !== null) {
+      event.preventDefault();
+      this.clearReply();
+    } else if (event.key === "ArrowUp" && this.input.value === "" && this.onEditLast()) {
+      event.preventDefault();
+    }
+  }
+
+  /** The next message answers `message` ({id, author, excerpt}); shown above the field. */
+  setReply({ id, author, excerpt }) {
+    if (!this.enabled) return;
+    this.replyTo = id;
+    const view = this.replyPreview();
+    view.querySelector(".reply-preview-author").textContent = author;
+    view.querySelector(".reply-preview-excerpt").textContent = excerpt;
+    view.hidden = false;
+    this.input.focus();
+  }
+
+  clearReply() {
+    this.replyTo = null;
+    if (this.replyView !== null) this.replyView.hidden = true;
+  }
+
+  replyPreview() {
+    if (this.replyView !== null) return this.replyView;
+    const view = document.createElement("div");
+    view.id = "reply-preview";
+    view.className = "reply-preview";
+    const label = view.appendChild(document.createElement("span"));
+    label.className = "reply-preview-label";
+    label.textContent = "Replying to ";
+    const author = view.appendChild(document.createElement("strong"));
+    author.className = "reply-preview-author";
+    const excerpt = view.appendChild(document.createElement("span"));
+    excerpt.className = "reply-preview-excerpt";
+    const cancel = view.appendChild(document.createElement("button"));
+    cancel.type = "button";
+    cancel.className = "reply-preview-cancel";
+    cancel.setAttribute("aria-label", "Cancel the reply");
+    cancel.textContent = "×";
+    cancel.addEventListener("click", () => this.clearReply());
+    const row = this.form.querySelector(".composer-row");
+    (row ?? this.input).before(view);
+    this.replyView = view;
+    return view;
+  }
+
+  /** Where typing indicators go: beside the counter, so nothing moves when they change. */
+  typingView() {
+    let view = document.getElementById("typing");
+    if (view === null) {
+      view = document.createElement("span");
+      view.id = "typing";
+      view.className = "typing";
+      view.setAttribute("aria-live", "polite");
+      const meta = this.form?.querySelector(".composer-meta");
+      if (meta) meta.insertBefore(view, this.counter);
+      else document.getElementById("scroller").after(view);
+    }
+    return view;
   }
 
   get enabled() {
@@ -67,7 +140,8 @@ export class Composer {
       this.notify(`That message is too long: ${used} characters, the limit is ${this.maxChars}.`);
       return;
     }
-    this.onSubmit(body);
+    this.onSubmit(body, this.replyTo);
+    this.clearReply();
     this.input.value = "";
     this.updateCounter();
     if (this.formError) {

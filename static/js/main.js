@@ -6,13 +6,22 @@
 // a reload (/r/<name>, back and forward work); unread and mention counts in the room list and
 // the tab title, marked read only while the tab is visible and the view at the bottom; an
 // outbox in localStorage (pending messages survive a reload and are sent once, oldest first);
-// older history on demand; own messages marked; local times and day separators. A socket the
-// server closes because the sign-in ended (4401) is not reopened: the page says so and
-// reloads once.
+// older history on demand; own messages marked; local times and day separators; replies,
+// reactions, edits and deletes from a message's toolbar; typing and presence; a notification
+// for a mention while the tab is hidden. A socket the server closes because the sign-in ended
+// (4401) is not reopened: the page says so and reloads once.
 
-import { Api } from "./api.js";
+import {
+  MessageActions,
+  messageIdOf,
+  reactionTurnsOn,
+  renderReactions,
+  startInlineEdit,
+} from "./actions.js";
+import { Api, deleteJson, patchJson, putJson, roomPath } from "./api.js";
 import { Composer, PendingView } from "./composer.js";
 import { Connection } from "./connection.js";
+import { MentionNotifier } from "./notifications.js";
 import { Outbox, OwnClientIds, frameFor, newClientId } from "./outbox.js";
 import {
   localizeTimes,
@@ -25,6 +34,7 @@ import {
 import { RoomHeader, RoomList, roomFromPath, roomHref } from "./rooms.js";
 import { browserStore } from "./storage.js";
 import { SeqCursor, Timelines, numericId } from "./timeline.js";
+import { TypingState, TypingThrottle, typingText } from "./typing.js";
 import { UnreadState, titleWithUnread } from "./unread.js";
 
 const doc = document;
@@ -46,6 +56,8 @@ const SIGNED_OUT_RELOAD_KEY = "chat.signedOutReloadAt";
 const AUTHOR_KEY = "chat.author";
 const SIGN_IN = { href: "/login?next=/", label: "Sign in" };
 const BASE_TITLE = doc.title;
+const EXCERPT_CHARS = 80;
+const MODERATORS = new Set(["owner", "moderator"]);
 
 // The signed-in person, or null for a guest. A signed-in client cannot choose its name.
 const me = config.userId
@@ -72,12 +84,16 @@ const cursor = new SeqCursor(); // where the next catch-up starts; known after t
 const roomInfo = new Map(); // name -> the room as GET /api/rooms describes it
 const panes = new Map(); // name -> a detached element holding a room's messages while not shown
 const subscribed = new Set(); // rooms this page listens to without being a member
+const typing = new TypingState();
+const typingThrottle = new TypingThrottle();
+const presence = new Map(); // user id -> status, in the room watched
 let current = PAGE_ROOM;
 let ready = false; // open and caught up: frames may be sent
 let catchingUp = null; // the catch-up under way, if any
 let answerTimer = null;
 let holdTimer = null;
 let markTimer = null;
+let typingTimer = null;
 
 // ---- notices ----
 
@@ -106,6 +122,8 @@ const composer = new Composer({
   maxChars: MAX_CHARS,
   onSubmit: queue,
   notify: (text) => notify(text),
+  onEditLast: editLast,
+  onTyping: sendTyping,
 });
 
 const pendingView = new PendingView({
@@ -117,6 +135,9 @@ const pendingView = new PendingView({
 const roomList = new RoomList({ onOpen: (name) => openRoom(name) });
 const header = new RoomHeader();
 const jumpButton = makeJumpButton();
+const notifier = new MentionNotifier({ store, onClick: (room, id) => showFromNotification(room, id) });
+const typingView = composer.typingView();
+const actions = new MessageActions({ container: inbox, allowed: allowedActions, act });
 
 // ---- own messages, mentions ----
 
@@ -135,6 +156,13 @@ function isOwn(el) {
 
 function markOwn(el) {
   el.classList.toggle("own", isOwn(el));
+}
+
+/** A message's element for this viewer: own or not, its reactions ("mine" by user id). */
+function decorate(el, message) {
+  markOwn(el);
+  renderReactions(el, message.reactions, me === null ? null : me.id);
+  return el;
 }
 
 function mentionsMe(el) {
@@ -192,13 +220,17 @@ function showMessage(message, { seq = null, room = "general" } = {}) {
   if (clientId) settle(clientId);
   const name = roomOfMessage(message, room);
   const timeline = timelines.get(name);
-  if (timeline.has(numericId(message.id))) {
-    if (timeline.update(message) === "replaced") redraw(name, message);
+  const id = numericId(message.id);
+  if (timeline.has(id)) {
+    // A stub (rendered into the page) gives way to the full object; its element changes only
+    // when the page could not show everything (reactions).
+    const wasStub = Boolean(timeline.get(id).stub);
+    const changed = timeline.update(message) === "replaced";
+    if (changed && (!wasStub || (message.reactions || []).length > 0)) redraw(name, message);
     return false;
   }
   const { nextId } = timeline.insert(message);
-  const el = messageElement(message);
-  markOwn(el);
+  const el = decorate(messageElement(message), message);
   const here = name === current;
   const follow = here && (isNearBottom() || (clientId !== null && ownClientIds.has(clientId)));
   const pane = paneOf(name);
@@ -213,10 +245,27 @@ function showMessage(message, { seq = null, room = "general" } = {}) {
 
 /** A message that came as a change: unread unless it is mine, a mention if it names me. */
 function noteArrival(room, el, id, seq) {
+  const author = numericId(el.dataset.userId);
+  if (author !== null) stoppedTyping(room, author);
   if (el.classList.contains("own")) return;
-  unread.noteMessage(room, { id, seq, mention: mentionsMe(el) });
+  const mention = mentionsMe(el);
+  unread.noteMessage(room, { id, seq, mention });
   if (!roomInfo.has(room)) refreshRoomsSoon();
   updateBadges();
+  if (mention && doc.visibilityState !== "visible") notifyMention(room, el, id);
+}
+
+function notifyMention(room, el, id) {
+  const author = el.querySelector(".author")?.textContent.trim() || "someone";
+  const where = roomInfo.get(room)?.title || room;
+  const body = el.querySelector(".body")?.textContent.trim() || "";
+  notifier.mention({ id, room, title: `${author} in ${where}`, body });
+}
+
+async function showFromNotification(room, id) {
+  await openRoom(room);
+  const el = inbox.querySelector(`:scope > #m${id}`);
+  if (el !== null) el.scrollIntoView({ block: "center" });
 }
 
 /** An edit, delete or reaction: applied to a message known here (an unknown one will come in
@@ -232,9 +281,7 @@ function applyUpdate(frame) {
 function redraw(room, message) {
   const old = paneOf(room).querySelector(`:scope > #m${numericId(message.id)}`);
   if (old === null) return;
-  const el = messageElement(message);
-  markOwn(el);
-  old.replaceWith(el);
+  old.replaceWith(decorate(messageElement(message), message));
 }
 
 // ---- unread counts and read positions ----
@@ -362,6 +409,10 @@ async function openRoom(name, { push = true } = {}) {
 }
 
 function showRoomChrome(name) {
+  composer.clearReply();
+  actions.hide();
+  watchPresence(name);
+  renderTyping();
   header.show(roomInfo.get(name) ?? { name });
   roomList.setActive(name);
   olderButton.hidden = !timelines.get(name).hasOlder;
@@ -408,7 +459,7 @@ async function loadOlder() {
 
 // ---- sending ----
 
-function queue(body) {
+function queue(body, replyTo = null) {
   const item = {
     client_id: newClientId(),
     body,
@@ -417,6 +468,8 @@ function queue(body) {
     room: current,
     queued_at: Date.now(),
   };
+  if (replyTo !== null) item.reply_to = replyTo;
+  typingThrottle.reset(current);
   ownClientIds.add(item.client_id);
   outbox.add(item);
   pendingView.show(item);
@@ -509,6 +562,11 @@ function applyFrame(frame) {
       return onMembership(frame);
     case "room_updated":
       return onRoomUpdated(frame);
+    case "typing":
+      return onTypingFrame(frame);
+    case "presence_snapshot":
+    case "presence":
+      return onPresenceFrame(frame);
     case undefined:
       // The Tornado demo's frames have no type: an id and an html fragment.
       if ("id" in frame || "html" in frame) showMessage(frame, { seq });
@@ -525,7 +583,8 @@ function applyFrame(frame) {
 async function firstCatchUp(ws) {
   cursor.reset(await api.newestSeq(listenedRooms()));
   const room = current;
-  let after = timelines.get(room).highestId() ?? 0;
+  // From below the first message shown: the page's own rendering lacks reactions.
+  let after = Math.max(0, (timelines.get(room).lowestId() ?? 1) - 1);
   for (;;) {
     const page = await api.messages(room, { after, limit: CATCH_UP_LIMIT });
     if (!connection.isCurrent(ws)) return;
@@ -593,7 +652,170 @@ async function catchUp(ws) {
 
 function onOpen(ws) {
   for (const room of listenedRooms()) subscribe(room);
+  watchPresence(current);
+  sendVisibility();
   catchUp(ws);
+}
+
+// ---- acting on messages: reply, react, edit, delete ----
+
+function messageOf(el) {
+  const id = messageIdOf(el);
+  return { id, room: current, message: timelines.get(current).get(id) ?? null };
+}
+
+function authorOf(el) {
+  return numericId(el.dataset.userId);
+}
+
+function allowedActions(el) {
+  const signedIn = me !== null;
+  const own = signedIn && authorOf(el) === me.id;
+  const role = roomInfo.get(current)?.role;
+  return {
+    reply: composer.enabled,
+    react: signedIn,
+    edit: own,
+    delete: own || (signedIn && MODERATORS.has(role)),
+  };
+}
+
+function messageUrl(room, id) {
+  return `${roomPath(room)}/messages/${id}`;
+}
+
+function refused(what, error) {
+  notify(error.detail || `Could not ${what} that message. Try again in a moment.`);
+  console.warn(`chat: ${what} failed`, error);
+}
+
+function act(action, el, detail) {
+  const { id, room, message } = messageOf(el);
+  if (id === null) return;
+  if (action === "reply") {
+    const author = el.querySelector(".meta .author")?.textContent.trim() || "anonymous";
+    const text = el.querySelector(":scope > .body")?.textContent.trim() || "";
+    composer.setReply({ id, author, excerpt: text.slice(0, EXCERPT_CHARS) });
+  } else if (action === "react") {
+    react(room, id, message, detail);
+  } else if (action === "edit") {
+    edit(el, room, id, message);
+  } else if (action === "delete") {
+    remove(room, id);
+  }
+}
+
+async function react(room, id, message, emoji) {
+  const on = reactionTurnsOn(message?.reactions, emoji, me.id);
+  const url = `${messageUrl(room, id)}/reactions/${encodeURIComponent(emoji)}`;
+  try {
+    await (on ? putJson(url) : deleteJson(url));
+  } catch (error) {
+    refused("react to", error);
+  }
+}
+
+function edit(el, room, id, message) {
+  const text = message && !message.stub ? String(message.body ?? "") : bodyText(el);
+  startInlineEdit(el, text, {
+    maxChars: MAX_CHARS,
+    onSave: async (body) => {
+      try {
+        await patchJson(messageUrl(room, id), { body });
+      } catch (error) {
+        refused("edit", error);
+        throw error;
+      }
+    },
+  });
+}
+
+function bodyText(el) {
+  return el.querySelector(":scope > .body")?.textContent ?? "";
+}
+
+async function remove(room, id) {
+  if (!window.confirm("Delete this message? Everyone will see that it was deleted.")) return;
+  try {
+    await deleteJson(messageUrl(room, id));
+  } catch (error) {
+    refused("delete", error);
+  }
+}
+
+/** Up arrow in the empty composer: edit one's last message in the room shown. */
+function editLast() {
+  if (me === null) return false;
+  const last = timelines.get(current).lastWhere((m) => !m.deleted && numericId(m.user?.id) === me.id);
+  const el = last === null ? null : inbox.querySelector(`:scope > #m${numericId(last.id)}`);
+  if (el === null) return false;
+  el.scrollIntoView({ block: "nearest" });
+  edit(el, current, numericId(last.id), last);
+  return true;
+}
+
+// ---- typing and presence (ephemeral: never caught up) ----
+
+function sendTyping() {
+  if (me === null || !ready) return;
+  if (typingThrottle.shouldSend(current, Date.now())) connection.send({ type: "typing", room: current });
+}
+
+function onTypingFrame(frame) {
+  const user = frame.user;
+  if (!user || (me !== null && numericId(user.id) === me.id)) return;
+  typing.seen(frame.room || "general", user, frame.expires_in, Date.now());
+  renderTyping();
+}
+
+function stoppedTyping(room, userId) {
+  typing.stopped(room, userId);
+  if (room === current) renderTyping();
+}
+
+function renderTyping() {
+  clearTimeout(typingTimer);
+  typingView.textContent = typingText(typing.names(current, Date.now()));
+  const next = typing.nextExpiry(current);
+  if (next !== null) typingTimer = setTimeout(renderTyping, Math.max(50, next - Date.now()));
+}
+
+function watchPresence(room) {
+  presence.clear();
+  header.setPresence("");
+  if (me !== null) connection.send({ type: "watch", room });
+}
+
+function sendVisibility() {
+  if (me === null) return;
+  const state = doc.visibilityState === "visible" ? "visible" : "hidden";
+  connection.send({ type: "presence", state });
+}
+
+function onPresenceFrame(frame) {
+  if (frame.type === "presence_snapshot") {
+    if (frame.room !== current) return;
+    presence.clear();
+    for (const [id, status] of Object.entries(frame.users || {})) presence.set(Number(id), status);
+  } else {
+    presence.set(Number(frame.user), frame.status);
+  }
+  const online = [...presence.values()].filter((status) => status !== "offline").length;
+  header.setPresence(online > 0 ? `${online} online` : "");
+}
+
+/** The one polite ask: a button in the room header, shown until it is used. */
+function offerNotifications() {
+  if (me === null || !notifier.shouldOffer) return;
+  const ask = doc.createElement("button");
+  ask.type = "button";
+  ask.className = "notifications-offer";
+  ask.textContent = "Notify me of mentions";
+  ask.addEventListener("click", async () => {
+    ask.remove();
+    await notifier.ask();
+  });
+  header.element.append(ask);
 }
 
 // ---- the socket ----
@@ -659,6 +881,7 @@ window.addEventListener("online", () => connection.reconnectNow());
 // The browser knows the network is gone: the open socket is dead even if it has not noticed.
 window.addEventListener("offline", () => connection.abandon());
 doc.addEventListener("visibilitychange", () => {
+  sendVisibility();
   if (doc.visibilityState !== "visible") return;
   // Back from the background: a socket the system suspended may have missed changes.
   if (connection.socket !== null && ready) catchUp(connection.socket);
@@ -668,6 +891,7 @@ doc.addEventListener("visibilitychange", () => {
 scroller.addEventListener(
   "scroll",
   () => {
+    actions.hide();
     if (!isNearBottom()) return;
     jumpButton.hidden = true;
     scheduleMarkRead();
@@ -694,6 +918,7 @@ pageTimeline.hasOlder = !olderButton.hidden;
 regroupDays(inbox);
 history.replaceState({ room: current }, "", location.href);
 header.show({ name: current });
+offerNotifications();
 if (composer.enabled) {
   for (const item of outbox.all()) if ((item.room || "general") === current) pendingView.show(item);
   composer.updateCounter();
