@@ -343,6 +343,10 @@ def _mention_count(room_id: Any, user_id: Any, after: Any) -> Any:
             _mentions.c.message_id > after,
         )
         .limit(UNREAD_CAP)
+        # In the room list `room_id`, `user_id` and `after` are the outer query's columns: without
+        # this the subquery would take rooms and memberships into its own FROM and count the
+        # mentions of every room (a subquery in FROM is not correlated by itself).
+        .correlate_except(_mentions)
         .subquery()
     )
     everyone = (
@@ -354,6 +358,7 @@ def _mention_count(room_id: Any, user_id: Any, after: Any) -> Any:
             or_(_messages.c.user_id.is_(None), _messages.c.user_id != user_id),
         )
         .limit(UNREAD_CAP)
+        .correlate_except(_messages)
         .subquery()
     )
     return (
