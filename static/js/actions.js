@@ -139,7 +139,7 @@ export class MessageActions {
 
   place() {
     if (this.target === null || !this.target.isConnected) return this.hide();
-    const box = this.target.getBoundingClientRect();
+    const box = (this.target.querySelector(":scope > .body") ?? this.target).getBoundingClientRect();
     const width = this.toolbar.offsetWidth;
     const left = Math.max(4, Math.min(window.innerWidth - width - 4, box.right - width));
     this.toolbar.style.left = `${left}px`;

@@ -11,18 +11,14 @@
 // for a mention while the tab is hidden. A socket the server closes because the sign-in ended
 // (4401) is not reopened: the page says so and reloads once.
 
-import {
-  MessageActions,
-  messageIdOf,
-  reactionTurnsOn,
-  renderReactions,
-  startInlineEdit,
-} from "./actions.js";
-import { Api, deleteJson, patchJson, putJson, roomPath } from "./api.js";
+import { renderReactions } from "./actions.js";
+import { Api } from "./api.js";
 import { Composer, PendingView } from "./composer.js";
 import { Connection } from "./connection.js";
+import { Conversation } from "./conversation.js";
 import { MentionNotifier } from "./notifications.js";
-import { Outbox, OwnClientIds, frameFor, newClientId } from "./outbox.js";
+import { Outbox, OwnClientIds } from "./outbox.js";
+import { Presence } from "./presence.js";
 import {
   localizeTimes,
   messageElement,
@@ -32,9 +28,10 @@ import {
   stubFromElement,
 } from "./render.js";
 import { RoomHeader, RoomList, roomFromPath, roomHref } from "./rooms.js";
+import { SIGN_IN, Sender } from "./sending.js";
 import { browserStore } from "./storage.js";
+import { Sync } from "./sync.js";
 import { SeqCursor, Timelines, numericId } from "./timeline.js";
-import { TypingState, TypingThrottle, typingText } from "./typing.js";
 import { UnreadState, titleWithUnread } from "./unread.js";
 
 const doc = document;
@@ -45,19 +42,14 @@ const config = doc.body.dataset;
 const SOCKET_PATH = config.socketPath || "/chatsocket";
 const MAX_CHARS = Number(config.maxChars) || 2000;
 const PAGE_ROOM = config.room || "general";
-const CATCH_UP_LIMIT = 200;
 const OLDER_LIMIT = 50;
 const NEAR_BOTTOM_PX = 120;
-const ANSWER_TIMEOUT_MS = 10000;
 const MARK_READ_DELAY_MS = 250;
 const SIGNED_OUT_RELOAD_MS = 1500; // long enough to read "You were signed out"
 const RELOAD_GUARD_MS = 30000; // at most one such reload in this long, whatever happens
 const SIGNED_OUT_RELOAD_KEY = "chat.signedOutReloadAt";
 const AUTHOR_KEY = "chat.author";
-const SIGN_IN = { href: "/login?next=/", label: "Sign in" };
 const BASE_TITLE = doc.title;
-const EXCERPT_CHARS = 80;
-const MODERATORS = new Set(["owner", "moderator"]);
 
 // The signed-in person, or null for a guest. A signed-in client cannot choose its name.
 const me = config.userId
@@ -84,16 +76,8 @@ const cursor = new SeqCursor(); // where the next catch-up starts; known after t
 const roomInfo = new Map(); // name -> the room as GET /api/rooms describes it
 const panes = new Map(); // name -> a detached element holding a room's messages while not shown
 const subscribed = new Set(); // rooms this page listens to without being a member
-const typing = new TypingState();
-const typingThrottle = new TypingThrottle();
-const presence = new Map(); // user id -> status, in the room watched
 let current = PAGE_ROOM;
-let ready = false; // open and caught up: frames may be sent
-let catchingUp = null; // the catch-up under way, if any
-let answerTimer = null;
-let holdTimer = null;
 let markTimer = null;
-let typingTimer = null;
 
 // ---- notices ----
 
@@ -120,10 +104,13 @@ function notify(text, { link = null, persist = false } = {}) {
 const composer = new Composer({
   form: doc.getElementById("messageform"),
   maxChars: MAX_CHARS,
-  onSubmit: queue,
+  onSubmit: (body, replyTo) => {
+    presence.sent(current);
+    sender.queue(body, replyTo);
+  },
   notify: (text) => notify(text),
-  onEditLast: editLast,
-  onTyping: sendTyping,
+  onEditLast: () => conversation.editLast(),
+  onTyping: () => presence.typed(),
 });
 
 const pendingView = new PendingView({
@@ -132,12 +119,46 @@ const pendingView = new PendingView({
   onChange: scrollToBottom,
 });
 
-const roomList = new RoomList({ onOpen: (name) => openRoom(name) });
 const header = new RoomHeader();
+const roomList = new RoomList({ onOpen: (name) => openRoom(name) });
 const jumpButton = makeJumpButton();
 const notifier = new MentionNotifier({ store, onClick: (room, id) => showFromNotification(room, id) });
-const typingView = composer.typingView();
-const actions = new MessageActions({ container: inbox, allowed: allowedActions, act });
+
+// What the other modules share of the page: its state, and what they may ask of it.
+const page = {
+  me,
+  inbox,
+  header,
+  composer,
+  pendingView,
+  outbox,
+  ownClientIds,
+  timelines,
+  roomInfo,
+  api,
+  cursor,
+  notify,
+  maxChars: MAX_CHARS,
+  typingView: composer.typingView(),
+  currentRoom: () => current,
+  listenedRooms,
+  showMessage,
+  applyFrame,
+  refreshRooms: () => refreshRooms().catch(warnRooms),
+  startOver,
+  send: (frame) => connection.send(frame),
+  isCurrent: (ws) => connection.isCurrent(ws),
+  abandon: () => connection.abandon(),
+  isReady: () => sender.ready,
+  onCaughtUp: () => {
+    sender.setReady(true);
+    scheduleMarkRead();
+  },
+};
+const sender = new Sender(page);
+const sync = new Sync(page);
+const conversation = new Conversation(page);
+const presence = new Presence(page);
 
 // ---- own messages, mentions ----
 
@@ -217,7 +238,7 @@ function roomOfMessage(message, fallback) {
 function showMessage(message, { seq = null, room = "general" } = {}) {
   if (!message || message.id === undefined || message.id === null) return false;
   const clientId = typeof message.client_id === "string" ? message.client_id : null;
-  if (clientId) settle(clientId);
+  if (clientId) sender.settle(clientId);
   const name = roomOfMessage(message, room);
   const timeline = timelines.get(name);
   const id = numericId(message.id);
@@ -246,8 +267,9 @@ function showMessage(message, { seq = null, room = "general" } = {}) {
 /** A message that came as a change: unread unless it is mine, a mention if it names me. */
 function noteArrival(room, el, id, seq) {
   const author = numericId(el.dataset.userId);
-  if (author !== null) stoppedTyping(room, author);
-  if (el.classList.contains("own")) return;
+  if (author !== null) presence.stopped(room, author);
+  // Unread is kept for members (a guest, or a visitor of a public room, has no read position).
+  if (el.classList.contains("own") || me === null || roomInfo.get(room)?.member === false) return;
   const mention = mentionsMe(el);
   unread.noteMessage(room, { id, seq, mention });
   if (!roomInfo.has(room)) refreshRoomsSoon();
@@ -410,9 +432,9 @@ async function openRoom(name, { push = true } = {}) {
 
 function showRoomChrome(name) {
   composer.clearReply();
-  actions.hide();
-  watchPresence(name);
-  renderTyping();
+  conversation.hide();
+  presence.watch(name);
+  presence.render();
   header.show(roomInfo.get(name) ?? { name });
   roomList.setActive(name);
   olderButton.hidden = !timelines.get(name).hasOlder;
@@ -457,91 +479,6 @@ async function loadOlder() {
   }
 }
 
-// ---- sending ----
-
-function queue(body, replyTo = null) {
-  const item = {
-    client_id: newClientId(),
-    body,
-    author: composer.authorName(),
-    user_id: me === null ? null : me.id,
-    room: current,
-    queued_at: Date.now(),
-  };
-  if (replyTo !== null) item.reply_to = replyTo;
-  typingThrottle.reset(current);
-  ownClientIds.add(item.client_id);
-  outbox.add(item);
-  pendingView.show(item);
-  pump();
-}
-
-// The server has the message with this client_id: it leaves the outbox.
-function settle(clientId) {
-  pendingView.settle(clientId);
-  if (outbox.settle(clientId)) {
-    clearTimeout(answerTimer);
-    pump();
-  }
-}
-
-/** Sends the oldest queued message when the socket is ready and nothing is in flight. */
-function pump() {
-  if (!composer.enabled || !ready) return; // a guest who may only read: it waits for a sign-in
-  const next = outbox.next(Date.now());
-  if (next === null) return;
-  if (next.waitMs !== undefined) {
-    if (holdTimer === null) {
-      holdTimer = setTimeout(() => {
-        holdTimer = null;
-        pump();
-      }, next.waitMs);
-    }
-    return;
-  }
-  const item = next.send;
-  if ((item.room || "general") === current) pendingView.show(item);
-  pendingView.setState(item.client_id, "sending…");
-  if (!connection.send(frameFor(item))) return;
-  outbox.sent(item.client_id);
-  // The server answers every frame (the message or an error). No answer means the socket is
-  // dead without knowing it (a laptop lid, a changed network): start over on a new one, where
-  // sending again is safe because the server de-duplicates by client_id.
-  answerTimer = setTimeout(() => {
-    console.warn("chat: no answer from the server, reconnecting");
-    connection.abandon();
-  }, ANSWER_TIMEOUT_MS);
-}
-
-function onErrorFrame(frame) {
-  const detail = String(frame.detail || frame.error || "error");
-  const wasInFlight = outbox.inFlight;
-  const { action, clientId, item } = outbox.refusal(frame, Date.now());
-  if (clientId !== null && clientId === wasInFlight) clearTimeout(answerTimer);
-  if (action === "notice") {
-    notify(detail, { link: frame.error === "sign_in_required" ? SIGN_IN : null });
-    return;
-  }
-  if (action === "retry") pendingView.setState(clientId, `${detail}; retrying…`);
-  else if (action === "give_back") giveBack(item, detail, frame.error);
-  else pendingView.fail(clientId, detail, composer);
-  pump();
-}
-
-// name_taken, sign_in_required: the text returns to the composer, to send again under another
-// name or once signed in. Something new already typed there is not overwritten: the refused
-// message then stays, marked failed, with its Edit button.
-function giveBack(item, detail, code) {
-  const signIn = code === "sign_in_required";
-  notify(detail, { link: signIn ? SIGN_IN : null, persist: signIn });
-  if (composer.busy) {
-    pendingView.fail(item.client_id, detail, composer);
-    return;
-  }
-  pendingView.remove(item.client_id);
-  composer.giveBack(item.body, { focusName: code === "name_taken" });
-}
-
 // ---- frames: live, or replayed by a catch-up ----
 
 function applyFrame(frame) {
@@ -549,7 +486,7 @@ function applyFrame(frame) {
   if (seq !== null) cursor.note(seq, Date.now());
   switch (frame.type) {
     case "error":
-      return onErrorFrame(frame);
+      return sender.onError(frame);
     case "message":
       return showMessage(frame, { seq });
     case "message_updated":
@@ -563,10 +500,10 @@ function applyFrame(frame) {
     case "room_updated":
       return onRoomUpdated(frame);
     case "typing":
-      return onTypingFrame(frame);
+      return presence.onTyping(frame);
     case "presence_snapshot":
     case "presence":
-      return onPresenceFrame(frame);
+      return presence.onPresence(frame);
     case undefined:
       // The Tornado demo's frames have no type: an id and an html fragment.
       if ("id" in frame || "html" in frame) showMessage(frame, { seq });
@@ -578,47 +515,8 @@ function applyFrame(frame) {
 
 // ---- catching up ----
 
-/** After the page's first open: where the change log is, and what the page's room missed
- * between rendering and now (the page was rendered from message ids, not the log). */
-async function firstCatchUp(ws) {
-  cursor.reset(await api.newestSeq(listenedRooms()));
-  const room = current;
-  // From below the first message shown: the page's own rendering lacks reactions.
-  let after = Math.max(0, (timelines.get(room).lowestId() ?? 1) - 1);
-  for (;;) {
-    const page = await api.messages(room, { after, limit: CATCH_UP_LIMIT });
-    if (!connection.isCurrent(ws)) return;
-    for (const message of page.messages) showMessage(message, { room });
-    if (!page.has_newer) break;
-    const next = numericId(page.newer_cursor);
-    if (next === null || next <= after) break;
-    after = next;
-  }
-  refreshRooms().catch(warnRooms);
-}
-
-/** Every change in every room since the cursor, in one request (a page at a time). */
-async function catchUpEvents(ws) {
-  // Read synchronously: frames arriving during the catch-up must not move its start.
-  let after = cursor.start(Date.now());
-  for (;;) {
-    const answer = await api.events(after, { limit: CATCH_UP_LIMIT, rooms: listenedRooms() });
-    if (!connection.isCurrent(ws)) return;
-    if (answer.reload) {
-      await reloadEverything(answer.cursor);
-      return;
-    }
-    for (const frame of answer.events) applyFrame(frame);
-    const next = numericId(answer.cursor);
-    if (next !== null) cursor.note(next, Date.now());
-    if (!answer.has_more || next === null || next <= after) break;
-    after = next;
-  }
-}
-
 /** Too far behind for the log: start again from the newest history and the room list. */
-async function reloadEverything(newest) {
-  cursor.reset(numericId(newest) ?? 0);
+async function startOver() {
   timelines.forgetAll();
   panes.clear();
   inbox.replaceChildren();
@@ -627,181 +525,11 @@ async function reloadEverything(newest) {
   scrollToBottom();
 }
 
-async function catchUp(ws) {
-  if (catchingUp !== null) return catchingUp;
-  catchingUp = (async () => {
-    try {
-      if (cursor.known) await catchUpEvents(ws);
-      else await firstCatchUp(ws);
-    } catch (error) {
-      if (!connection.isCurrent(ws)) return;
-      // Without the missed changes the page would have a gap: start over.
-      console.warn("chat: catch-up failed, reconnecting", error);
-      connection.abandon();
-      return;
-    } finally {
-      catchingUp = null;
-    }
-    if (!connection.isCurrent(ws)) return;
-    ready = true;
-    pump();
-    scheduleMarkRead();
-  })();
-  return catchingUp;
-}
-
 function onOpen(ws) {
   for (const room of listenedRooms()) subscribe(room);
-  watchPresence(current);
-  sendVisibility();
-  catchUp(ws);
-}
-
-// ---- acting on messages: reply, react, edit, delete ----
-
-function messageOf(el) {
-  const id = messageIdOf(el);
-  return { id, room: current, message: timelines.get(current).get(id) ?? null };
-}
-
-function authorOf(el) {
-  return numericId(el.dataset.userId);
-}
-
-function allowedActions(el) {
-  const signedIn = me !== null;
-  const own = signedIn && authorOf(el) === me.id;
-  const role = roomInfo.get(current)?.role;
-  return {
-    reply: composer.enabled,
-    react: signedIn,
-    edit: own,
-    delete: own || (signedIn && MODERATORS.has(role)),
-  };
-}
-
-function messageUrl(room, id) {
-  return `${roomPath(room)}/messages/${id}`;
-}
-
-function refused(what, error) {
-  notify(error.detail || `Could not ${what} that message. Try again in a moment.`);
-  console.warn(`chat: ${what} failed`, error);
-}
-
-function act(action, el, detail) {
-  const { id, room, message } = messageOf(el);
-  if (id === null) return;
-  if (action === "reply") {
-    const author = el.querySelector(".meta .author")?.textContent.trim() || "anonymous";
-    const text = el.querySelector(":scope > .body")?.textContent.trim() || "";
-    composer.setReply({ id, author, excerpt: text.slice(0, EXCERPT_CHARS) });
-  } else if (action === "react") {
-    react(room, id, message, detail);
-  } else if (action === "edit") {
-    edit(el, room, id, message);
-  } else if (action === "delete") {
-    remove(room, id);
-  }
-}
-
-async function react(room, id, message, emoji) {
-  const on = reactionTurnsOn(message?.reactions, emoji, me.id);
-  const url = `${messageUrl(room, id)}/reactions/${encodeURIComponent(emoji)}`;
-  try {
-    await (on ? putJson(url) : deleteJson(url));
-  } catch (error) {
-    refused("react to", error);
-  }
-}
-
-function edit(el, room, id, message) {
-  const text = message && !message.stub ? String(message.body ?? "") : bodyText(el);
-  startInlineEdit(el, text, {
-    maxChars: MAX_CHARS,
-    onSave: async (body) => {
-      try {
-        await patchJson(messageUrl(room, id), { body });
-      } catch (error) {
-        refused("edit", error);
-        throw error;
-      }
-    },
-  });
-}
-
-function bodyText(el) {
-  return el.querySelector(":scope > .body")?.textContent ?? "";
-}
-
-async function remove(room, id) {
-  if (!window.confirm("Delete this message? Everyone will see that it was deleted.")) return;
-  try {
-    await deleteJson(messageUrl(room, id));
-  } catch (error) {
-    refused("delete", error);
-  }
-}
-
-/** Up arrow in the empty composer: edit one's last message in the room shown. */
-function editLast() {
-  if (me === null) return false;
-  const last = timelines.get(current).lastWhere((m) => !m.deleted && numericId(m.user?.id) === me.id);
-  const el = last === null ? null : inbox.querySelector(`:scope > #m${numericId(last.id)}`);
-  if (el === null) return false;
-  el.scrollIntoView({ block: "nearest" });
-  edit(el, current, numericId(last.id), last);
-  return true;
-}
-
-// ---- typing and presence (ephemeral: never caught up) ----
-
-function sendTyping() {
-  if (me === null || !ready) return;
-  if (typingThrottle.shouldSend(current, Date.now())) connection.send({ type: "typing", room: current });
-}
-
-function onTypingFrame(frame) {
-  const user = frame.user;
-  if (!user || (me !== null && numericId(user.id) === me.id)) return;
-  typing.seen(frame.room || "general", user, frame.expires_in, Date.now());
-  renderTyping();
-}
-
-function stoppedTyping(room, userId) {
-  typing.stopped(room, userId);
-  if (room === current) renderTyping();
-}
-
-function renderTyping() {
-  clearTimeout(typingTimer);
-  typingView.textContent = typingText(typing.names(current, Date.now()));
-  const next = typing.nextExpiry(current);
-  if (next !== null) typingTimer = setTimeout(renderTyping, Math.max(50, next - Date.now()));
-}
-
-function watchPresence(room) {
-  presence.clear();
-  header.setPresence("");
-  if (me !== null) connection.send({ type: "watch", room });
-}
-
-function sendVisibility() {
-  if (me === null) return;
-  const state = doc.visibilityState === "visible" ? "visible" : "hidden";
-  connection.send({ type: "presence", state });
-}
-
-function onPresenceFrame(frame) {
-  if (frame.type === "presence_snapshot") {
-    if (frame.room !== current) return;
-    presence.clear();
-    for (const [id, status] of Object.entries(frame.users || {})) presence.set(Number(id), status);
-  } else {
-    presence.set(Number(frame.user), frame.status);
-  }
-  const online = [...presence.values()].filter((status) => status !== "offline").length;
-  header.setPresence(online > 0 ? `${online} online` : "");
+  presence.watch(current);
+  presence.visibility(doc.visibilityState === "visible");
+  sync.catchUp(ws);
 }
 
 /** The one polite ask: a button in the room header, shown until it is used. */
@@ -851,11 +579,7 @@ const connection = new Connection({
   onOpen,
   onFrame: applyFrame,
   onStatus: setStatus,
-  onClosed: () => {
-    ready = false;
-    outbox.clearInFlight();
-    clearTimeout(answerTimer);
-  },
+  onClosed: () => sender.setReady(false),
   onSignedOut,
 });
 
@@ -881,17 +605,17 @@ window.addEventListener("online", () => connection.reconnectNow());
 // The browser knows the network is gone: the open socket is dead even if it has not noticed.
 window.addEventListener("offline", () => connection.abandon());
 doc.addEventListener("visibilitychange", () => {
-  sendVisibility();
+  presence.visibility(doc.visibilityState === "visible");
   if (doc.visibilityState !== "visible") return;
   // Back from the background: a socket the system suspended may have missed changes.
-  if (connection.socket !== null && ready) catchUp(connection.socket);
+  if (connection.socket !== null && sender.ready) sync.catchUp(connection.socket);
   else connection.reconnectNow();
   scheduleMarkRead();
 });
 scroller.addEventListener(
   "scroll",
   () => {
-    actions.hide();
+    conversation.hide();
     if (!isNearBottom()) return;
     jumpButton.hidden = true;
     scheduleMarkRead();

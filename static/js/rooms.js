@@ -38,7 +38,9 @@ export class RoomList {
     document.body.classList.add("with-room-list");
     const topbar = document.querySelector(".topbar");
     (topbar ?? document.body.firstChild)?.after(nav);
-    if (topbar !== null) {
+    // The drawer's handle (narrow screens) goes in the room header: the top bar is full.
+    const handleAt = document.getElementById("room-header") ?? topbar;
+    if (handleAt !== null) {
       const toggle = document.createElement("button");
       toggle.type = "button";
       toggle.className = "rooms-toggle";
@@ -49,7 +51,7 @@ export class RoomList {
         const open = document.body.classList.toggle("rooms-open");
         toggle.setAttribute("aria-expanded", String(open));
       });
-      topbar.prepend(toggle);
+      handleAt.prepend(toggle);
     }
     return nav;
   }

@@ -4,7 +4,7 @@ a mention while the tab is hidden (live, and through the catch-up after a reconn
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
@@ -59,9 +59,17 @@ def stored(context: BrowserContext, server: ChatServer, message_id: str) -> dict
     return message
 
 
-def test_reply_and_react(
-    chat_server: ChatServer, browser: Browser, console_problems: ConsoleProblems
-) -> None:
+class Asked(NamedTuple):
+    """Ada and Bob on the page; Ada asked a question, Bob sees it."""
+
+    ada_context: BrowserContext
+    ada: Page
+    bob: Page
+    question_at_bob: Locator
+
+
+@pytest.fixture
+def asked(chat_server: ChatServer, browser: Browser, console_problems: ConsoleProblems) -> Asked:
     ada_context, ada = person(browser, chat_server, "ada")
     _, bob = person(browser, chat_server, "bob")
     console_problems.watch(ada)
@@ -69,6 +77,13 @@ def test_reply_and_react(
     send(ada, "original question")
     question_at_bob = message_with_text(bob, "original question")
     expect(question_at_bob).to_have_count(1, timeout=WAIT_MS)
+    return Asked(ada_context, ada, bob, question_at_bob)
+
+
+def test_reply_and_react(
+    chat_server: ChatServer, asked: Asked, console_problems: ConsoleProblems
+) -> None:
+    ada_context, ada, bob, question_at_bob = asked
     question_id = question_at_bob.get_attribute("data-id") or ""
 
     # Reply: the composer says to what; the answer quotes it, on both pages.
@@ -94,15 +109,8 @@ def test_reply_and_react(
     assert console_problems.problems == []
 
 
-def test_edit_and_delete(
-    chat_server: ChatServer, browser: Browser, console_problems: ConsoleProblems
-) -> None:
-    _, ada = person(browser, chat_server, "ada")
-    _, bob = person(browser, chat_server, "bob")
-    console_problems.watch(ada)
-    send(ada, "original question")
-    question_at_bob = message_with_text(bob, "original question")
-    expect(question_at_bob).to_have_count(1, timeout=WAIT_MS)
+def test_edit_and_delete(asked: Asked, console_problems: ConsoleProblems) -> None:
+    _, ada, bob, question_at_bob = asked
 
     # Edit: only the author is offered it; Enter saves, the page shows "edited".
     question_at_ada = message_with_text(ada, "original question")
