@@ -87,7 +87,9 @@ export class MessageActions {
     picker.id = "emoji-picker";
     picker.className = "emoji-picker";
     picker.hidden = true;
-    for (const emoji of EMOJI) button(picker, "emoji", `React ${emoji}`, emoji).dataset.emoji = emoji;
+    for (const emoji of EMOJI) {
+      button(picker, "emoji", `React ${emoji}`, emoji).dataset.emoji = emoji;
+    }
     document.body.append(toolbar);
     return toolbar;
   }
@@ -139,7 +141,8 @@ export class MessageActions {
 
   place() {
     if (this.target === null || !this.target.isConnected) return this.hide();
-    const box = (this.target.querySelector(":scope > .body") ?? this.target).getBoundingClientRect();
+    const anchor = this.target.querySelector(":scope > .body") ?? this.target;
+    const box = anchor.getBoundingClientRect();
     const width = this.toolbar.offsetWidth;
     const left = Math.max(4, Math.min(window.innerWidth - width - 4, box.right - width));
     this.toolbar.style.left = `${left}px`;

@@ -122,7 +122,10 @@ const pendingView = new PendingView({
 const header = new RoomHeader();
 const roomList = new RoomList({ onOpen: (name) => openRoom(name) });
 const jumpButton = makeJumpButton();
-const notifier = new MentionNotifier({ store, onClick: (room, id) => showFromNotification(room, id) });
+const notifier = new MentionNotifier({
+  store,
+  onClick: (room, id) => showFromNotification(room, id),
+});
 
 // What the other modules share of the page: its state, and what they may ask of it.
 const page = {

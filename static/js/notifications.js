@@ -40,7 +40,8 @@ export class MentionNotifier {
 
   /** Whether to offer the permission prompt: never asked, never answered. */
   get shouldOffer() {
-    return this.supported && Notification.permission === "default" && !this.store.get(ASKED_KEY, false);
+    if (!this.supported || Notification.permission !== "default") return false;
+    return !this.store.get(ASKED_KEY, false);
   }
 
   /** Asks once, from a user gesture (the caller's click handler). */

@@ -49,7 +49,8 @@ export class Presence {
     const room = this.page.currentRoom();
     this.page.typingView.textContent = typingText(this.typing.names(room, Date.now()));
     const next = this.typing.nextExpiry(room);
-    if (next !== null) this.timer = setTimeout(() => this.render(), Math.max(50, next - Date.now()));
+    if (next === null) return;
+    this.timer = setTimeout(() => this.render(), Math.max(50, next - Date.now()));
   }
 
   /** Presence is watched in one room at a time: the one shown. */
@@ -60,7 +61,8 @@ export class Presence {
   }
 
   visibility(visible) {
-    if (this.page.me !== null) this.page.send({ type: "presence", state: visible ? "visible" : "hidden" });
+    if (this.page.me === null) return;
+    this.page.send({ type: "presence", state: visible ? "visible" : "hidden" });
   }
 
   onPresence(frame) {
