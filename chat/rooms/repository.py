@@ -359,8 +359,9 @@ def _mention_count(room_id: Any, user_id: Any, after: Any) -> Any:
             _mentions.c.message_id > after,
         )
         .limit(UNREAD_CAP)
-        # In a room list the room and the membership are the outer query's: without this the
-        # subquery in FROM joined memberships of its own and counted a mention once per member.
+        # In the room list `room_id`, `user_id` and `after` are the outer query's columns: without
+        # this the subquery would take rooms and memberships into its own FROM and count the
+        # mentions of every room (a subquery in FROM is not correlated by itself).
         .correlate_except(_mentions)
         .subquery()
     )

@@ -1,4 +1,4 @@
-"""chat.js against frames the real server rarely sends on demand.
+"""The page's client (static/js/) against frames the real server rarely sends on demand.
 
 The page and the history API are real; the WebSocket is answered by Playwright's routing, so a
 test can send Tornado-era frames, out-of-order ids, error frames and rate limits at will.
@@ -20,7 +20,7 @@ from .server import ChatServer
 
 pytestmark = pytest.mark.e2e
 
-OUTBOX_KEY = "chat.outbox"  # chat.js's localStorage key for unsent messages
+OUTBOX_KEY = "chat.outbox"  # static/js/outbox.js's localStorage key for unsent messages
 
 
 class FakeSocket:
@@ -245,7 +245,7 @@ def test_unanswered_message_means_a_dead_socket(chat_server: ChatServer, page: P
     send(page, "anyone there?")
     pending = page.locator("#outbox .pending-message", has_text="anyone there?")
     expect(pending).to_have_count(1)
-    # ANSWER_TIMEOUT_MS in chat.js is 10 s; then a reconnect after a short backoff.
+    # ANSWER_TIMEOUT_MS in static/js/main.js is 10 s; then a reconnect after a short backoff.
     expect(message_with_text(page, "anyone there?")).to_have_count(1, timeout=20_000)
     expect(pending).to_have_count(0)
     assert len(fake.routes) == 2

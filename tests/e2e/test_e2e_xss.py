@@ -57,7 +57,7 @@ def test_hostile_messages_render_as_text_and_nothing_runs(
 
     page.on("dialog", on_dialog)
     open_chat(page, chat_server)
-    send_over_socket(chat_server, XSS_PAYLOADS[half:])  # arrive live, inserted by chat.js
+    send_over_socket(chat_server, XSS_PAYLOADS[half:])  # arrive live, inserted by the client
     expect(page.locator("#inbox .message")).to_have_count(len(XSS_PAYLOADS), timeout=WAIT_MS)
 
     seen = page.evaluate(INSPECT_INBOX)

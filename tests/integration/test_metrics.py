@@ -128,7 +128,7 @@ def drive_traffic(server: LiveServer) -> tuple[Scrape, Scrape]:
                 assert recv_json(reader)["body"] == f"p{n}"
         assert http.post("/api/messages", json={"body": "p2"}).status_code == 429
         assert http.get("/api/messages", params={"after": 1}).status_code == 200
-        assert http.get("/static/chat.js").status_code == 200
+        assert http.get("/static/js/main.js").status_code == 200
         assert http.get("/no/such/page/42").status_code == 404
         assert http.put("/api/messages").status_code == 405
 

@@ -81,7 +81,7 @@ def test_the_installed_wheel_migrates_serves_and_chats_from_an_empty_directory(
         with httpx.Client(base_url=base, timeout=5) as http:
             page = http.get("/")
             assert page.status_code == 200
-            for asset in ("/static/chat.css", "/static/chat.js", "/static/favicon.svg"):
+            for asset in ("/static/chat.css", "/static/js/main.js", "/static/favicon.svg"):
                 assert asset in page.text
                 response = http.get(asset)
                 assert response.status_code == 200, asset

@@ -35,8 +35,8 @@ async def test_two_workers_serve_the_page_and_share_one_room(workers: Workers) -
     async with httpx.AsyncClient(base_url=workers.url, timeout=5) as http:
         for _ in range(4):
             page = await http.get("/")
-            assert page.status_code == 200 and "chat.js" in page.text
-            assert (await http.get("/static/chat.js")).status_code == 200
+            assert page.status_code == 200 and "js/main.js" in page.text
+            assert (await http.get("/static/js/main.js")).status_code == 200
             assert (await http.get("/readyz")).json()["checks"]["broadcast"] is True
 
     async with AsyncExitStack() as stack:
