@@ -49,7 +49,10 @@ const SIGNED_OUT_RELOAD_MS = 1500; // long enough to read "You were signed out"
 const RELOAD_GUARD_MS = 30000; // at most one such reload in this long, whatever happens
 const SIGNED_OUT_RELOAD_KEY = "chat.signedOutReloadAt";
 const AUTHOR_KEY = "chat.author";
-const BASE_TITLE = doc.title;
+// The tab says which room it shows, as the server renders it ("General · Chat"), and keeps
+// saying so after a switch without a reload; the unread total goes in front.
+const SITE_TITLE = "Chat";
+let baseTitle = doc.title;
 
 // The signed-in person, or null for a guest. A signed-in client cannot choose its name.
 const me = config.userId
@@ -313,7 +316,7 @@ function redraw(room, message) {
 
 function updateBadges() {
   for (const name of roomList.names()) roomList.setCounts(name, unread.counts(name));
-  doc.title = titleWithUnread(BASE_TITLE, unread.total());
+  doc.title = titleWithUnread(baseTitle, unread.total());
 }
 
 function scheduleMarkRead() {
@@ -438,7 +441,10 @@ function showRoomChrome(name) {
   conversation.hide();
   presence.watch(name);
   presence.render();
-  header.show(roomInfo.get(name) ?? { name });
+  const info = roomInfo.get(name) ?? { name };
+  header.show(info);
+  baseTitle = `${info.title || info.name} · ${SITE_TITLE}`;
+  updateBadges();
   roomList.setActive(name);
   olderButton.hidden = !timelines.get(name).hasOlder;
   jumpButton.hidden = true;

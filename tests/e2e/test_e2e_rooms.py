@@ -115,12 +115,12 @@ def test_private_room_two_chat_a_third_cannot_find_it(
     # Bob is looking at general: the count rises there, and in the tab title.
     expect(room_item(bob, "secret").locator(".unread-count")).to_have_text("1", timeout=WAIT_MS)
     expect(room_item(bob, "secret")).to_have_class(re.compile(r"\bhas-unread\b"))
-    expect(bob).to_have_title("(1) Chat")
+    expect(bob).to_have_title("(1) General · Chat")
     expect(message_with_text(bob, "the plan is ready")).to_have_count(0)
     open_room(bob, "secret")
     expect(message_with_text(bob, "the plan is ready")).to_have_count(1, timeout=WAIT_MS)
     expect(room_item(bob, "secret").locator(".unread-count")).to_have_text("", timeout=WAIT_MS)
-    expect(bob).to_have_title("Chat")
+    expect(bob).to_have_title("Secret room · Chat")
     assert_eventually(lambda: server_unread(bob_context, chat_server, "secret") == 0)
     send(bob, "count me in")
     expect(message_with_text(ada, "count me in")).to_have_count(1, timeout=WAIT_MS)
@@ -185,10 +185,10 @@ def test_read_only_when_seen_not_when_scrolled_up_or_hidden(
     post_as(ada_context, chat_server, "ops", "while bob is away")
     expect(message_with_text(bob, "while bob is away")).to_have_count(1, timeout=WAIT_MS)
     stays(lambda: assert_unread(bob_context, chat_server, "ops", 1))
-    expect(bob).to_have_title("(1) Chat")
+    expect(bob).to_have_title("(1) Ops room · Chat")
     set_hidden(bob, False)
     assert_eventually(lambda: server_unread(bob_context, chat_server, "ops") == 0)
-    expect(bob).to_have_title("Chat", timeout=WAIT_MS)
+    expect(bob).to_have_title("Ops room · Chat", timeout=WAIT_MS)
 
 
 def assert_unread(context: BrowserContext, server: ChatServer, room: str, expected: int) -> None:
