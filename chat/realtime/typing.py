@@ -48,12 +48,14 @@ class Typing:
         self._backend = backend
         self._every = every
         self._clock = clock
-        self._last: OrderedDict[tuple[int, int], float] = OrderedDict()
+        # Keyed by room name: the socket knows a stored message's room by name, and a name
+        # never changes or moves to another room.
+        self._last: OrderedDict[tuple[int, str], float] = OrderedDict()
         self._node = secrets.token_hex(6)  # tells our own signals from the other nodes'
 
     async def typed(self, account: Account, room_id: int, room: str) -> bool:
         """Someone typed in a room they may post in; whether it was broadcast (or coalesced)."""
-        key = (account.id, room_id)
+        key = (account.id, room)
         now = self._clock()
         last = self._last.get(key)
         if last is not None and now - last < self._every:
@@ -74,9 +76,9 @@ class Typing:
         await self._backend.publish_signal(json.dumps(signal, separators=(",", ":")))
         return True
 
-    def stopped(self, account: Account, room_id: int) -> None:
+    def stopped(self, user_id: int, room: str) -> None:
         """Their message arrived: the next keystroke may broadcast again at once."""
-        self._last.pop((account.id, room_id), None)
+        self._last.pop((user_id, room), None)
 
     def on_signal(self, signal: str) -> None:
         try:

@@ -474,6 +474,10 @@ def _on_stored(
     elif not outcome.created:
         # A resend of a stored message: answer the sender alone, broadcast nothing.
         connection.subscriber.offer(outcome.message.to_frame())
+    elif draft.user is not None:
+        # Clients drop the author's indicator when the message arrives, so the next keystroke
+        # is news at once rather than coalesced away for a few seconds.
+        connection.typing.stopped(draft.user.id, outcome.message.room)
 
 
 async def _send_loop(connection: _Connection) -> None:

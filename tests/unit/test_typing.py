@@ -58,7 +58,7 @@ async def test_keystrokes_are_coalesced_per_person_and_room() -> None:
 async def test_after_a_message_the_next_keystroke_is_news_at_once() -> None:
     typing, _, signals, clock = await typing_on_a_node()
     assert await typing.typed(ADA, 1, "ops")
-    typing.stopped(ADA, 1)  # her message arrived: clients dropped the indicator
+    typing.stopped(ADA.id, "ops")  # her message arrived: clients dropped the indicator
     clock.now += 0.5
     assert await typing.typed(ADA, 1, "ops")
     assert len(signals) == 2
