@@ -657,5 +657,8 @@ if (composer.enabled) {
   composer.updateCounter();
 }
 statusView.hidden = false;
-scrollToBottom();
+// A permalink page (/r/<room>/m/<id>) marks its message: show it in context, not the bottom.
+const linked = inbox.querySelector(":scope > .message.highlighted");
+if (linked !== null) linked.scrollIntoView({ block: "center" });
+else scrollToBottom();
 connection.connect();
