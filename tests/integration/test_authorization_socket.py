@@ -9,6 +9,7 @@ gets.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 from collections.abc import Iterator
@@ -171,6 +172,21 @@ def exchange(connection: ClientConnection, frame: dict[str, Any]) -> list[dict[s
     return frames
 
 
+def watcher_for(caller: str) -> str:
+    """A member of every seeded room who is not `caller`."""
+    return "member" if caller == "owner" else "owner"
+
+
+def heard(connection: ClientConnection) -> list[dict[str, Any]]:
+    """What reached `connection` so far: frames are queued in order, so whatever was delivered
+    before this barrier is sent comes back before its answer."""
+    send_json(connection, BARRIER)
+    frames: list[dict[str, Any]] = []
+    while (answer := recv_json(connection)).get("error") != BARRIER_ANSWER:
+        frames.append(answer)
+    return frames
+
+
 def without_client_id(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in frame.items() if k != "client_id"} for frame in frames]
 
@@ -198,13 +214,22 @@ def test_socket_commands(
     template, answers = COMMANDS[command]
     expected = dict(zip(CALLERS, answers[kind].split(), strict=True))[caller]
     message_id = fresh_message(live, world, kind) if "id" in template else 0
-    with open_as(live, world, caller) as connection:
+    with contextlib.ExitStack() as sockets:
+        connection = sockets.enter_context(open_as(live, world, caller))
         if command not in ("subscribe", "unsubscribe"):
             subscribe_if_allowed(connection, world.rooms[kind])
+        watcher = None
+        if command == "typing":
+            # Typing goes to the room's other people, never back to the typist: someone else
+            # in every seeded room (dave owns them all and is in the DM) hears it or not.
+            watcher = sockets.enter_context(open_as(live, world, watcher_for(caller)))
+            subscribe_if_allowed(watcher, world.rooms[kind])
         never_existed = exchange(
             connection, fill(template, room=NO_SUCH_ROOM, message_id=message_id)
         )
         frames = exchange(connection, fill(template, room=world.rooms[kind], message_id=message_id))
+        if watcher is not None and not frames:
+            frames = [frame for frame in heard(watcher) if frame.get("type") == "typing"]
     assert outcome(frames) == ANSWERS.get(expected, expected), frames
     if expected == "N":
         assert without_client_id(frames) == without_client_id(never_existed)
