@@ -102,16 +102,21 @@ class Revocations:
         live_sessions, live_tokens, live_users = await still_valid(
             session_ids=sessions, token_ids=tokens, user_ids=users
         )
+        checked_sessions, checked_tokens, checked_users = set(sessions), set(tokens), set(users)
 
+        # Only what was checked can be found revoked: a socket that opened while the query ran
+        # has a credential the query never asked about (under churn, closing those cut fresh
+        # sockets with 4401); the next re-check covers it.
         def revoked(identity: object) -> bool:
             if not isinstance(identity, SignedIn):
                 return False
             credential = identity.credential
-            if credential.kind == "session":
-                return credential.id not in live_sessions
-            if credential.kind == "token":
-                return credential.id not in live_tokens
-            return identity.account.id not in live_users
+            if credential.kind == "session" and credential.id is not None:
+                return credential.id in checked_sessions and credential.id not in live_sessions
+            if credential.kind == "token" and credential.id is not None:
+                return credential.id in checked_tokens and credential.id not in live_tokens
+            user_id = identity.account.id
+            return user_id in checked_users and user_id not in live_users
 
         return self._close(revoked)
 

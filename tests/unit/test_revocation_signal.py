@@ -3,11 +3,15 @@ every node."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
-from chat.auth.principal import Revocation
-from chat.auth.revocations import read_revocation_signal, revocation_signal
+from chat.auth.principal import Account, Credential, Revocation, SignedIn
+from chat.auth.revocations import Revocations, read_revocation_signal, revocation_signal
 from chat.broadcast.factory import crosses_processes, publish_signal_once
+from chat.broadcast.hub import Hub, Subscriber
+from chat.broadcast.memory import MemoryBackend
 
 
 @pytest.mark.parametrize(
@@ -56,3 +60,29 @@ async def test_publish_signal_once_refuses_what_it_cannot_send(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         await publish_signal_once(url, channel="chat:messages", signal=signal)
+
+
+def _signed_in(user_id: int, token_id: int) -> SignedIn:
+    account = Account(id=user_id, username=f"u{user_id}", display_name=f"U{user_id}", role="member")
+    return SignedIn(account, Credential(kind="token", id=token_id))
+
+
+@pytest.mark.anyio
+async def test_a_recheck_closes_what_it_found_revoked_and_not_what_opened_meanwhile() -> None:
+    hub = Hub(queue_size=8)
+    revocations = Revocations(hub=hub, backend=MemoryBackend(), recheck_seconds=30)
+    kept = hub.subscribe(_signed_in(1, 10), user_id=1)
+    revoked = hub.subscribe(_signed_in(2, 20), user_id=2)
+    late: list[Subscriber] = []
+
+    async def still_valid(
+        *, session_ids: Sequence[int], token_ids: Sequence[int], user_ids: Sequence[int]
+    ) -> tuple[set[int], set[int], set[int]]:
+        assert sorted(token_ids) == [10, 20]
+        # A socket opens while the query runs: its token was never asked about.
+        late.append(hub.subscribe(_signed_in(3, 30), user_id=3))
+        return set(), {10}, set()
+
+    assert await revocations.recheck(still_valid) == 1
+    assert set(hub.subscribers()) == {kept, *late}
+    assert revoked not in hub.subscribers()
