@@ -42,11 +42,13 @@ class ClientView:
             new = frame["message"]
             old = self.messages.get(new["id"])
             assert old is not None, f"an update of message {new['id']}, never seen"
-            # A catch-up frames every change with the message as it is now: several changes
-            # of one message may carry the same (newest) version, never an older one.
-            assert new["version"] >= old["version"], f"message {new['id']} went back a version"
-            self.messages[new["id"]] = new
             self.changes[new["id"]] += 1
+            # A catch-up frames every change with the message as it is now, and across nodes a
+            # live frame can arrive after a replay that already carried a newer version: the
+            # protocol says a lower version than the one shown is ignored (docs/protocol.md).
+            if new["version"] < old["version"]:
+                return
+            self.messages[new["id"]] = new
             for message in self.messages.values():
                 quote = message.get("reply_to")
                 if quote is not None and quote["id"] == new["id"]:
