@@ -33,6 +33,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "rss_before_mb": ("RSS before MiB", "{:.1f}"),
     "rss_after_mb": ("RSS after MiB", "{:.1f}"),
     "connected": ("connected", "{:.0f}"),
+    "server_cpu_us_per_delivery": ("server CPU us per delivery", "{:.1f}"),
+    "connect_s": ("seconds to open the sockets", "{:.1f}"),
     "loadgen_cpu_pct": ("load generator CPU % of a core", "{:.0f}"),
     "server_cpu_pct": ("server CPU % of a core", "{:.0f}"),
     "other_cpu_pct": ("other processes CPU %", "{:.0f}"),

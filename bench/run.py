@@ -17,6 +17,7 @@ from bench.accounts import idle_accounts, signin_storm
 from bench.driver import LoadGenerator
 from bench.peers._common import raise_fd_limit
 from bench.report import render, write_json
+from bench.rooms import catchup, many_rooms
 from bench.scenarios import BENCH_CHAT_ENV, SCENARIOS, Context, Options
 from bench.servers import (
     CHAT_VARIANTS,
@@ -30,7 +31,12 @@ from bench.servers import (
 logger = logging.getLogger("bench")
 # The default run keeps the scenarios every earlier result was measured with; the others are
 # picked with --scenarios.
-EXTRA_SCENARIOS = {"signin-storm": signin_storm, "idle-accounts": idle_accounts}
+EXTRA_SCENARIOS = {
+    "signin-storm": signin_storm,
+    "idle-accounts": idle_accounts,
+    "rooms": many_rooms,
+    "catchup": catchup,
+}
 ALL_SCENARIOS = {**SCENARIOS, **EXTRA_SCENARIOS}
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -108,6 +114,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--signin-rate", type=float, default=20.0, help="password sign-ins/s in signin-storm"
     )
+    p.add_argument("--rooms-clients", type=int, default=10_000, help="sockets in `rooms`")
+    p.add_argument("--rooms-count", type=int, default=1000, help="rooms in `rooms`")
+    p.add_argument("--rooms-rate", type=float, default=200.0, help="msg/s in total in `rooms`")
+    p.add_argument(
+        "--rooms-compression",
+        choices=("deflate", "none"),
+        default="none",
+        help="whether `rooms` clients offer permessage-deflate (default %(default)s)",
+    )
+    p.add_argument("--catchup-messages", type=int, default=1_000_000)
+    p.add_argument("--catchup-rooms", type=int, default=200, help="the reader's rooms")
+    p.add_argument("--catchup-concurrency", type=int, default=1, help="keep-alive connections")
+    p.add_argument("--typing-members", type=int, default=1000, help="sockets in `typing`'s room")
+    p.add_argument("--typing-typers", type=int, default=50)
+    p.add_argument("--typing-rate", type=float, default=20.0, help="msg/s to compare typing with")
     p.add_argument("--sqlite-synchronous", default="FULL", choices=("NORMAL", "FULL"))
     p.add_argument(
         "--chat-env",
@@ -129,6 +150,11 @@ def options_from(args: argparse.Namespace) -> Options:
         args.fixed_clients = min(args.fixed_clients, 200)
         args.idle_clients = min(args.idle_clients, 300)
         args.history_rows = (1000, 20_000)
+        args.rooms_clients = min(args.rooms_clients, 1000)
+        args.rooms_count = min(args.rooms_count, 100)
+        args.catchup_messages = min(args.catchup_messages, 20_000)
+        args.typing_members = min(args.typing_members, 200)
+        args.typing_typers = min(args.typing_typers, 20)
     return Options(
         servers=args.servers,
         scenarios=args.scenarios,
@@ -154,6 +180,16 @@ def options_from(args: argparse.Namespace) -> Options:
         sqlite_synchronous=args.sqlite_synchronous,
         chat_env={**BENCH_CHAT_ENV, **dict(args.chat_env)},
         signin_rate=args.signin_rate,
+        rooms_clients=args.rooms_clients,
+        rooms_count=args.rooms_count,
+        rooms_rate=args.rooms_rate,
+        rooms_compression=None if args.rooms_compression == "none" else "deflate",
+        catchup_messages=args.catchup_messages,
+        catchup_rooms=args.catchup_rooms,
+        catchup_concurrency=args.catchup_concurrency,
+        typing_members=args.typing_members,
+        typing_typers=args.typing_typers,
+        typing_rate=args.typing_rate,
     )
 
 

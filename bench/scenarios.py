@@ -70,6 +70,16 @@ class Options:
     sqlite_synchronous: str
     chat_env: dict[str, str]
     signin_rate: float = 20.0
+    rooms_clients: int = 10_000
+    rooms_count: int = 1000
+    rooms_rate: float = 200.0
+    rooms_compression: str | None = None
+    catchup_messages: int = 1_000_000
+    catchup_rooms: int = 200
+    catchup_concurrency: int = 1
+    typing_members: int = 1000
+    typing_typers: int = 50
+    typing_rate: float = 20.0
 
 
 @dataclass
@@ -513,16 +523,24 @@ def _history_run(ctx: Context, server: Server, rows: int, label: str, rep: int) 
         "warmup": o.warmup,
         "duration": o.duration,
     }
+    return http_run(ctx, server, job, scenario="history", column=label, rep=rep)
+
+
+def http_run(
+    ctx: Context, server: Server, job: dict[str, Any], *, scenario: str, column: str, rep: int
+) -> Run:
+    """Run one HTTP job of the load generator (bench.loadgen.http_job) as a column's run."""
+    o = ctx.options
     try:
         result = ctx.loadgen.run(job, limit=o.warmup + o.duration + 60)
     except ServerError as error:
         result = {"error": str(error)}
     server.check_alive()
     if "error" in result:
-        return Run("history", "", label, rep, _failed(result, HISTORY_METRICS), result)
+        return Run(scenario, "", column, rep, _failed(result, HISTORY_METRICS), result)
     metrics = {key: float(result[key]) for key in HISTORY_METRICS if key != "errors"}
     metrics["errors"] = float(sum(result["errors"].values()))
-    return Run("history", "", label, rep, metrics, result)
+    return Run(scenario, "", column, rep, metrics, result)
 
 
 SCENARIOS: dict[str, Callable[[Context], None]] = {

@@ -29,6 +29,8 @@ PEER_MODULES = {
     "tornado": "bench.peers.tornado_demo",
     "naive": "bench.peers.naive_starlette",
     "ceiling": "bench.peers.websockets_ceiling",
+    # naive with a dict of rooms: the `rooms` scenario's peer, not a --servers choice.
+    "naive-rooms": "bench.peers.naive_rooms",
 }
 LOG_LEVEL = "warning"
 
