@@ -33,9 +33,10 @@ from bench.scenarios import (
     _rows_label,
     _run_id,
     http_run,
+    run_job,
     running,
 )
-from bench.servers import Server, ServerError, migrate
+from bench.servers import Server, migrate
 
 logger = logging.getLogger(__name__)
 
@@ -127,14 +128,9 @@ def _rooms_run(ctx: Context, server: Server, rep: int, names: list[str]) -> Run:
         "run_id": _run_id(),
     }
     limit = 60 + o.rooms_clients / 20 + o.warmup + o.duration + o.drain
-    try:
-        result = ctx.loadgen.run(job, limit=limit)
-    except ServerError as error:
-        result = {"error": str(error)}
-    server.check_alive()
-    if "error" in result or "phases" not in result:
-        details = {"error": result.get("error", "no phases"), **result}
-        return Run("rooms", "", server.name, rep, _failed(details, ROOMS_METRICS), details)
+    result = run_job(ctx, server, job, limit=limit)
+    if "error" in result:
+        return Run("rooms", "", server.name, rep, _failed(result, ROOMS_METRICS), result)
     phase = result["phases"][0]
     metrics = _phase_metrics(result, phase)
     del metrics["acked_per_s"]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from bench.accounts import idle_accounts, signin_storm
 from bench.driver import LoadGenerator
+from bench.live import typing
 from bench.peers._common import raise_fd_limit
 from bench.report import render, write_json
 from bench.rooms import catchup, many_rooms
@@ -36,6 +37,7 @@ EXTRA_SCENARIOS = {
     "idle-accounts": idle_accounts,
     "rooms": many_rooms,
     "catchup": catchup,
+    "typing": typing,
 }
 ALL_SCENARIOS = {**SCENARIOS, **EXTRA_SCENARIOS}
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

@@ -171,6 +171,19 @@ def _run_id() -> str:
     return uuid.uuid4().hex[:6]
 
 
+def run_job(ctx: Context, server: Server, job: dict[str, Any], *, limit: float) -> dict[str, Any]:
+    """A load generator job against ``server``; a failure comes back as ``{"error": ...}``
+    (and a missing ``phases`` as one too), a server that died raises."""
+    try:
+        result = ctx.loadgen.run(job, limit=limit)
+    except ServerError as error:
+        result = {"error": str(error)}
+    server.check_alive()
+    if "error" not in result and "phases" not in result and job["kind"] != "get":
+        result["error"] = "no phases"
+    return result
+
+
 def _failed(details: dict[str, Any], metrics: Sequence[str]) -> dict[str, float]:
     logger.warning("measurement failed: %s", details.get("error"))
     return dict.fromkeys(metrics, math.nan)
@@ -531,11 +544,7 @@ def http_run(
 ) -> Run:
     """Run one HTTP job of the load generator (bench.loadgen.http_job) as a column's run."""
     o = ctx.options
-    try:
-        result = ctx.loadgen.run(job, limit=o.warmup + o.duration + 60)
-    except ServerError as error:
-        result = {"error": str(error)}
-    server.check_alive()
+    result = run_job(ctx, server, job, limit=o.warmup + o.duration + 60)
     if "error" in result:
         return Run(scenario, "", column, rep, _failed(result, HISTORY_METRICS), result)
     metrics = {key: float(result[key]) for key in HISTORY_METRICS if key != "errors"}
