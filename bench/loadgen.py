@@ -214,6 +214,7 @@ class FanOut:
         self.phase = Phase(prefix="-", clients=len(clients.sockets))
         self._prefix = b"-"
         self.window = window
+        self.room: str | None = None  # None: the Tornado-era frame, which chat puts in general
         self.send_until = 0  # windowed mode only: acks trigger sends until this monotonic ns
         self.seqs = [0] * senders
         for client in clients.sockets:
@@ -261,9 +262,11 @@ class FanOut:
     def send(self, sender: int, seq: int) -> None:
         phase = self.phase
         client_id = f"{phase.prefix}{sender}:{seq}"
-        frame = json.dumps({"body": f"{client_id}:{time.monotonic_ns()}", "client_id": client_id})
+        payload = {"body": f"{client_id}:{time.monotonic_ns()}", "client_id": client_id}
+        if self.room is not None:
+            payload["room"] = self.room
         phase.sent += 1
-        self.clients.sockets[sender].send_text(frame.encode())
+        self.clients.sockets[sender].send_text(json.dumps(payload).encode())
 
     def start_windowed(self, until: int) -> None:
         """Fill every sender's window; each acknowledgement then sends the next message at once.

@@ -17,9 +17,11 @@ import contextlib
 import json
 import random
 import time
+from collections import Counter
 from typing import Any
 
 from bench.loadgen import (
+    CONNECT_TIMEOUT,
     NS,
     Clients,
     CpuMeter,
@@ -30,7 +32,7 @@ from bench.loadgen import (
     phase_result,
     run_phase,
 )
-from bench.wsclient import WsClient
+from bench.wsclient import WsClient, open_connection
 
 DRAIN_QUIET = 2.0
 SUBSCRIBE_TIMEOUT = 120.0
@@ -250,4 +252,128 @@ async def typing_job(job: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-JOBS = {"rooms": rooms_job, "typing": typing_job}
+# --------------------------------------------------------------------------- presence churn
+
+
+class Churn:
+    """``rate`` sockets opened per second with the next token of ``tokens``, each closed again
+    ``lifetime`` seconds later: as many connects as disconnects per second, once it runs."""
+
+    def __init__(self, url: str, tokens: list[str], *, rate: float, lifetime: float) -> None:
+        self.url = url
+        self.tokens = tokens
+        self.rate = rate
+        self.lifetime = lifetime
+        self.opened = 0
+        self.closed = 0
+        self.failures: Counter[str] = Counter()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def _one(self, number: int) -> None:
+        token = self.tokens[number % len(self.tokens)]
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                client = await open_connection(
+                    self.url,
+                    index=number,
+                    compression=None,
+                    headers=(("Authorization", f"Bearer {token}"),),
+                )
+        except (OSError, TimeoutError) as exc:
+            self.failures[type(exc).__name__] += 1
+            return
+        self.opened += 1
+        await asyncio.sleep(self.lifetime)
+        await client.close()
+        self.closed += 1
+
+    async def run(self, *, until: float) -> None:
+        """Open sockets on schedule until ``until`` (monotonic s), then let the last ones end."""
+        start = time.monotonic()
+        number = 0
+        while (due := start + number / self.rate) < until:
+            delay = due - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            task = asyncio.create_task(self._one(number))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            number += 1
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=self.lifetime + CONNECT_TIMEOUT)
+
+
+async def _watch_all(clients: list[WsClient], room: str, *, within: float) -> int:
+    """Every bystander watches its room's presence; how many snapshots came back in time."""
+    snapshots = 0
+    done = asyncio.Event()
+    previous = {client: client.on_text for client in clients}
+
+    def on_text(client: WsClient, data: bytes, index: int) -> None:
+        nonlocal snapshots
+        if b'"presence_snapshot"' in data:
+            snapshots += 1
+            if snapshots >= len(clients):
+                done.set()
+
+    for client in clients:
+        client.on_text = on_text
+        client.send_text(json.dumps({"type": "watch", "room": room}).encode())
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(within):
+            await done.wait()
+    for client, handler in previous.items():
+        client.on_text = handler
+    return snapshots
+
+
+async def churn_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Base sockets stay open; the first ``bystanders`` of them share a room that gets ``rate``
+    messages per second, measured without and then with ``churn_rate`` connects and
+    disconnects per second of other accounts."""
+    started = time.monotonic()
+    clients = await open_clients(job["url"], int(job["clients"]), None, job["tokens"])
+    result: dict[str, Any] = {
+        "connected": len(clients.sockets),
+        "connect_errors": dict(clients.connect_errors),
+        "connect_s": time.monotonic() - started,
+    }
+    try:
+        if len(clients.sockets) < int(job["clients"]):
+            result["error"] = f"{len(clients.sockets)} of {job['clients']} sockets connected"
+            return result
+        bystanders = Clients(sockets=clients.sockets[: int(job["bystanders"])])
+        result["watching"] = await _watch_all(
+            bystanders.sockets, job["watch"], within=SUBSCRIBE_TIMEOUT
+        )
+        fanout = FanOut(bystanders, int(job["senders"]), 0)
+        fanout.room = job["room"]
+        rate = float(job["rate"])
+        quiet = await run_phase(fanout, job, prefix=f"{job['run_id']}q:", rate=rate)
+        churn = Churn(
+            job["url"],
+            job["churn_tokens"],
+            rate=float(job["churn_rate"]),
+            lifetime=float(job["lifetime"]),
+        )
+        # Churn for a lifetime before the phase (so sockets close as fast as they open), and
+        # through its warm-up and measurement.
+        lead = float(job["lifetime"])
+        until = time.monotonic() + lead + float(job["warmup"]) + float(job["duration"])
+        churning = asyncio.ensure_future(churn.run(until=until))
+        await asyncio.sleep(lead)
+        busy = await run_phase(fanout, job, prefix=f"{job['run_id']}c:", rate=rate)
+        await churning
+        seconds = lead + float(job["warmup"]) + float(job["duration"])
+        busy["churn_connects_per_s"] = churn.opened / seconds
+        busy["churn_failures"] = sum(churn.failures.values())
+        result["churn_failures"] = dict(churn.failures)
+        result["phases"] = {"quiet": quiet, "churn": busy}
+    finally:
+        result["disconnects"] = dict(clients.closes)
+        with contextlib.suppress(Exception):
+            await close_clients(clients)
+    return result
+
+
+JOBS = {"rooms": rooms_job, "typing": typing_job, "churn": churn_job}

@@ -36,6 +36,8 @@ METRICS: dict[str, tuple[str, str]] = {
     "server_cpu_net_pct": ("server CPU % of a core above quiet", "{:.1f}"),
     "typing_sent": ("typing frames sent", "{:.0f}"),
     "typing_delivered_per_s": ("typing frames delivered/s", "{:.0f}"),
+    "churn_connects_per_s": ("churned sockets opened/s", "{:.0f}"),
+    "churn_failures": ("churned sockets that failed to open", "{:.0f}"),
     "server_cpu_us_per_delivery": ("server CPU us per delivery", "{:.1f}"),
     "connect_s": ("seconds to open the sockets", "{:.1f}"),
     "loadgen_cpu_pct": ("load generator CPU % of a core", "{:.0f}"),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from bench.accounts import idle_accounts, signin_storm
 from bench.driver import LoadGenerator
-from bench.live import typing
+from bench.live import presence_churn, typing
 from bench.peers._common import raise_fd_limit
 from bench.report import render, write_json
 from bench.rooms import catchup, many_rooms
@@ -38,6 +38,7 @@ EXTRA_SCENARIOS = {
     "rooms": many_rooms,
     "catchup": catchup,
     "typing": typing,
+    "presence-churn": presence_churn,
 }
 ALL_SCENARIOS = {**SCENARIOS, **EXTRA_SCENARIOS}
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -131,6 +132,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--typing-members", type=int, default=1000, help="sockets in `typing`'s room")
     p.add_argument("--typing-typers", type=int, default=50)
     p.add_argument("--typing-rate", type=float, default=20.0, help="msg/s to compare typing with")
+    p.add_argument("--churn-base", type=int, default=10_000, help="sockets open throughout")
+    p.add_argument("--churn-room", type=int, default=100, help="bystanders measured")
+    p.add_argument("--churn-pool", type=int, default=400, help="accounts that come and go")
+    p.add_argument("--churn-rate", type=float, default=500.0, help="connects (and disconnects)/s")
+    p.add_argument(
+        "--churn-lifetime", type=float, default=1.0, help="seconds a churned socket lives"
+    )
+    p.add_argument("--churn-msg-rate", type=float, default=20.0, help="msg/s to the bystanders")
     p.add_argument("--sqlite-synchronous", default="FULL", choices=("NORMAL", "FULL"))
     p.add_argument(
         "--chat-env",
@@ -157,6 +166,8 @@ def options_from(args: argparse.Namespace) -> Options:
         args.catchup_messages = min(args.catchup_messages, 20_000)
         args.typing_members = min(args.typing_members, 200)
         args.typing_typers = min(args.typing_typers, 20)
+        args.churn_base = min(args.churn_base, 500)
+        args.churn_rate = min(args.churn_rate, 100)
     return Options(
         servers=args.servers,
         scenarios=args.scenarios,
@@ -192,6 +203,12 @@ def options_from(args: argparse.Namespace) -> Options:
         typing_members=args.typing_members,
         typing_typers=args.typing_typers,
         typing_rate=args.typing_rate,
+        churn_base=args.churn_base,
+        churn_room=args.churn_room,
+        churn_pool=args.churn_pool,
+        churn_rate=args.churn_rate,
+        churn_lifetime=args.churn_lifetime,
+        churn_msg_rate=args.churn_msg_rate,
     )
 
 

@@ -80,6 +80,12 @@ class Options:
     typing_members: int = 1000
     typing_typers: int = 50
     typing_rate: float = 20.0
+    churn_base: int = 10_000
+    churn_room: int = 100
+    churn_pool: int = 400
+    churn_rate: float = 500.0
+    churn_lifetime: float = 1.0
+    churn_msg_rate: float = 20.0
 
 
 @dataclass
