@@ -149,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CHAT_X=V",
         help="environment for chat (repeatable); the harness lifts chat's abuse limits",
     )
+    p.add_argument(
+        "--base-tree",
+        type=Path,
+        default=None,
+        help="the work tree the chat-base column runs (git worktree add --detach DIR REV)",
+    )
     p.add_argument("--quick", action="store_true", help="a smoke run: 1 rep, 1 s, small sizes")
     p.add_argument("--out", type=Path, default=None, help="JSON path (default bench/results/)")
     p.add_argument("--keep", action="store_true", help="keep the scratch dir (logs, databases)")
@@ -209,6 +215,7 @@ def options_from(args: argparse.Namespace) -> Options:
         churn_rate=args.churn_rate,
         churn_lifetime=args.churn_lifetime,
         churn_msg_rate=args.churn_msg_rate,
+        base_tree=args.base_tree.resolve() if args.base_tree else None,
     )
 
 
@@ -254,7 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "status": status,
                 "command": ["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)],
                 "scratch": str(scratch) if args.keep else None,
-                "chat_revision": chat_revision(),
+                "chat_revision": chat_revision(REPO_ROOT),
+                "chat_base_revision": chat_revision(options.base_tree)
+                if options.base_tree
+                else None,
             },
         )
         if not args.keep:
@@ -265,12 +275,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if status == "complete" else 1
 
 
-def chat_revision() -> dict[str, str]:
+def chat_revision(tree: Path) -> dict[str, str]:
     """The commit the servers ran from, and whether chat/ or migrations/ differed from it."""
 
     def git(*command: str) -> str:
         completed = subprocess.run(
-            ["git", *command], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+            ["git", *command], cwd=tree, capture_output=True, text=True, check=False
         )
         return completed.stdout.strip()
 

@@ -26,6 +26,7 @@ PEER_RATIOS = (
     ("chat", "naive"),
     ("chat", "ceiling"),
     ("chat-metrics", "chat"),  # what the metrics cost: 1.00 is free
+    ("chat", "chat-base"),  # a regression check against another revision: 1.00 is unchanged
 )
 FANOUT_METRICS = (
     "delivered_per_s",
@@ -86,6 +87,7 @@ class Options:
     churn_rate: float = 500.0
     churn_lifetime: float = 1.0
     churn_msg_rate: float = 20.0
+    base_tree: Path | None = None
 
 
 @dataclass
@@ -146,7 +148,11 @@ def running(ctx: Context, names: Sequence[str], **kwargs: Any) -> Iterator[dict[
     try:
         for name in names:
             servers[name] = start_server(
-                name, scratch=ctx.scratch, chat_extra_env=chat_env(ctx.options), **kwargs
+                name,
+                scratch=ctx.scratch,
+                chat_extra_env=chat_env(ctx.options),
+                base_tree=ctx.options.base_tree,
+                **kwargs,
             )
         yield servers
     finally:
