@@ -1,10 +1,10 @@
 """Load generator jobs for many rooms, typing and presence churn (``bench.loadgen`` runs them).
 
 * ``rooms``: ``clients`` sockets in ``len(rooms)`` rooms of equal size; every socket sends
-  ``{"type": "subscribe", "room"}`` and the job waits for every ``subscribed``; then ``rate``
-  messages per second in total, round-robin over the rooms, each from a member of its room
-  (turn by turn), paced without waiting for echoes. Each message is expected by every member
-  of its room, its sender included.
+  ``{"type": "subscribe", "room"}`` and the job waits for every ``subscribed``; then, ``repeats``
+  times on the same sockets, ``rate`` messages per second in total, round-robin over the rooms,
+  each from a member of its room (turn by turn), paced without waiting for echoes. Each message
+  is expected by every member of its room, its sender included.
 * ``typing``: signed-in sockets in one room; three phases on the same sockets: quiet, ``typers``
   sockets sending ``{"type": "typing", "room"}`` every 2-3 s (uniformly drawn), and ``rate``
   messages per second from ``senders`` sockets; the server's CPU in each.
@@ -133,32 +133,38 @@ async def rooms_job(job: dict[str, Any]) -> dict[str, Any]:
             result["error"] = f"{fanout.subscribed} of {wanted} subscriptions confirmed in time"
             return result
         result["subscribe_s"] = time.monotonic() - started
-        phase = fanout.new_phase(f"{job['run_id']}r:")
-        warmup, duration = float(job["warmup"]), float(job["duration"])
-        phase.measure_from = time.monotonic_ns() + int(warmup * NS)
-        phase.measure_to = phase.measure_from + int(duration * NS)
-        pacing = asyncio.ensure_future(
-            fanout.paced(rate=float(job["rate"]), until=phase.measure_to)
-        )
-        meter = CpuMeter(job.get("server_pid"))
-        await asyncio.sleep(warmup)
-        meter.start()
-        await asyncio.sleep(max(phase.measure_to - time.monotonic_ns(), 0) / NS)
-        cpu = meter.stop()
-        await pacing
-        await fanout.drain(quiet=DRAIN_QUIET, limit=float(job["drain"]))
-        outcome = phase_result(phase, seconds=duration, cpu=cpu)
-        server_cpu_s = cpu["server_cpu_pct"] / 100 * duration
-        outcome["server_cpu_us_per_delivery"] = (
-            1e6 * server_cpu_s / phase.deliveries_in_window
-            if phase.deliveries_in_window
-            else float("nan")
-        )
-        result["phases"] = [{"rate": job["rate"], **outcome}]
+        result["phases"] = [
+            await _rooms_phase(fanout, job, prefix=f"{job['run_id']}r{number}:")
+            for number in range(int(job.get("repeats", 1)))
+        ]
     finally:
         result["disconnects"] = dict(clients.closes)
         await close_clients(clients)
     return result
+
+
+async def _rooms_phase(fanout: RoomsFanOut, job: dict[str, Any], *, prefix: str) -> dict[str, Any]:
+    """One measurement on the open sockets: warm up, measure, stop sending, drain."""
+    phase = fanout.new_phase(prefix)
+    warmup, duration = float(job["warmup"]), float(job["duration"])
+    phase.measure_from = time.monotonic_ns() + int(warmup * NS)
+    phase.measure_to = phase.measure_from + int(duration * NS)
+    pacing = asyncio.ensure_future(fanout.paced(rate=float(job["rate"]), until=phase.measure_to))
+    meter = CpuMeter(job.get("server_pid"))
+    await asyncio.sleep(warmup)
+    meter.start()
+    await asyncio.sleep(max(phase.measure_to - time.monotonic_ns(), 0) / NS)
+    cpu = meter.stop()
+    await pacing
+    await fanout.drain(quiet=DRAIN_QUIET, limit=float(job["drain"]))
+    outcome = phase_result(phase, seconds=duration, cpu=cpu)
+    server_cpu_s = cpu["server_cpu_pct"] / 100 * duration
+    outcome["server_cpu_us_per_delivery"] = (
+        1e6 * server_cpu_s / phase.deliveries_in_window
+        if phase.deliveries_in_window
+        else float("nan")
+    )
+    return {"rate": job["rate"], **outcome}
 
 
 # --------------------------------------------------------------------------- typing
