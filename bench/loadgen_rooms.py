@@ -354,32 +354,40 @@ async def churn_job(job: dict[str, Any]) -> dict[str, Any]:
         )
         fanout = FanOut(bystanders, int(job["senders"]), 0)
         fanout.room = job["room"]
-        rate = float(job["rate"])
-        quiet = await run_phase(fanout, job, prefix=f"{job['run_id']}q:", rate=rate)
-        churn = Churn(
-            job["url"],
-            job["churn_tokens"],
-            rate=float(job["churn_rate"]),
-            lifetime=float(job["lifetime"]),
-        )
-        # Churn for a lifetime before the phase (so sockets close as fast as they open), and
-        # through its warm-up and measurement.
-        lead = float(job["lifetime"])
-        until = time.monotonic() + lead + float(job["warmup"]) + float(job["duration"])
-        churning = asyncio.ensure_future(churn.run(until=until))
-        await asyncio.sleep(lead)
-        busy = await run_phase(fanout, job, prefix=f"{job['run_id']}c:", rate=rate)
-        await churning
-        seconds = lead + float(job["warmup"]) + float(job["duration"])
-        busy["churn_connects_per_s"] = churn.opened / seconds
-        busy["churn_failures"] = sum(churn.failures.values())
-        result["churn_failures"] = dict(churn.failures)
-        result["phases"] = {"quiet": quiet, "churn": busy}
+        result["phases"] = []
+        for number in range(int(job.get("repeats", 1))):
+            quiet = await run_phase(
+                fanout, job, prefix=f"{job['run_id']}q{number}:", rate=float(job["rate"])
+            )
+            churn = await _churn_phase(fanout, job, prefix=f"{job['run_id']}c{number}:")
+            result["phases"].append({"quiet": quiet, "churn": churn})
     finally:
         result["disconnects"] = dict(clients.closes)
         with contextlib.suppress(Exception):
             await close_clients(clients)
     return result
+
+
+async def _churn_phase(fanout: FanOut, job: dict[str, Any], *, prefix: str) -> dict[str, Any]:
+    """The bystanders' fan-out while sockets come and go: churn starts a socket lifetime
+    before the phase (so sockets close as fast as they open) and lasts through its
+    measurement."""
+    churn = Churn(
+        job["url"],
+        job["churn_tokens"],
+        rate=float(job["churn_rate"]),
+        lifetime=float(job["lifetime"]),
+    )
+    lead = float(job["lifetime"])
+    seconds = lead + float(job["warmup"]) + float(job["duration"])
+    churning = asyncio.ensure_future(churn.run(until=time.monotonic() + seconds))
+    await asyncio.sleep(lead)
+    busy = await run_phase(fanout, job, prefix=prefix, rate=float(job["rate"]))
+    await churning
+    busy["churn_connects_per_s"] = churn.opened / seconds
+    busy["churn_failures"] = sum(churn.failures.values())
+    busy["churn_failure_kinds"] = dict(churn.failures)
+    return busy
 
 
 JOBS = {"rooms": rooms_job, "typing": typing_job, "churn": churn_job}
