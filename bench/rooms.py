@@ -21,6 +21,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bench.accounts import SEEDED_AT, add_account, join_room
 from bench.dbtools import BUILD_BATCH, seeding
 from bench.scenarios import (
@@ -36,7 +38,7 @@ from bench.scenarios import (
     run_job,
     running,
 )
-from bench.servers import Server, migrate
+from bench.servers import Server, ServerError, migrate
 
 logger = logging.getLogger(__name__)
 
@@ -202,7 +204,7 @@ def build_catchup(db_path: Path, *, messages: int, rooms: int, missed: int) -> d
     migrate(db_path)
     with seeding(db_path, bulk=True) as connection:
         reader, token = add_account(connection, "reader")
-        other, _ = add_account(connection, "writer")
+        other, writer_token = add_account(connection, "writer")
         ids = insert_rooms(connection, [f"c-{n}" for n in range(rooms)], visibility="private")
         for room_id in ids.values():
             join_room(connection, reader, room_id)
@@ -224,6 +226,7 @@ def build_catchup(db_path: Path, *, messages: int, rooms: int, missed: int) -> d
         )
     return {
         "token": token,
+        "writer_token": writer_token,
         "room": "c-0",
         "before_changes": before_changes,
         "before_messages": before_changes + missed,
@@ -231,33 +234,74 @@ def build_catchup(db_path: Path, *, messages: int, rooms: int, missed: int) -> d
     }
 
 
+def post_live(server: Server, token: str, *, rooms: int, count: int) -> None:
+    """Post ``count`` messages through the API, one room after another, as a writer would:
+    the server stores, renders and broadcasts each (and keeps its rendering, as it does for
+    every message it publishes)."""
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as client:
+        for number in range(count):
+            response = client.post(
+                f"/api/rooms/c-{number % rooms}/messages",
+                json={"body": f"live message {number}: the quick brown fox"},
+            )
+            if response.status_code != 201:
+                raise ServerError(f"posting: {response.status_code} {response.text[:200]}")
+
+
+def newest_cursor(server: Server, token: str, after: int) -> int:
+    response = httpx.get(
+        f"{server.base_url}/api/events",
+        params={"after": after, "limit": CATCHUP_LIMIT},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    answer = response.json()
+    if response.status_code != 200 or answer["has_more"] or answer["reload"]:
+        raise ServerError(f"catching up: {response.status_code} {response.text[:200]}")
+    return int(answer["cursor"])
+
+
 def catchup(ctx: Context) -> None:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not one line per request
     o = ctx.options
     missed = CATCHUP_LIMIT
     label = _rows_label(o.catchup_messages)
-    columns = (f"{missed} messages", f"{missed} changes", "up to date", "history page")
+    columns = (
+        f"{missed} messages",
+        f"{missed} messages, cold",
+        f"{missed} changes",
+        "up to date",
+        "history page",
+    )
     title = (
         f"catch-up: GET /api/events?after=<cursor>&limit={missed}, one account in"
         f" {o.catchup_rooms} rooms, {label} in messages, {o.catchup_concurrency}"
-        f" keep-alive connection(s), {o.duration:g} s; `up to date` is the same request with the"
-        " newest cursor, `history page` GET /api/rooms/<room>/messages?limit=50;"
+        f" keep-alive connection(s), {o.duration:g} s; `messages`: posted live (rendered and"
+        " kept by the server), `cold`: written to the database only (rendered on each request),"
+        " `up to date`: the newest cursor, `history page`: GET /api/rooms/<room>/messages?limit=50;"
         " targets: p99 < 50 ms (messages), < 100 ms (changes)"
     )
-    ratios = ((columns[0], columns[2]), (columns[1], columns[2]), (columns[0], columns[3]))
+    up_to_date = columns[3]
+    ratios = tuple((column, up_to_date) for column in columns[:3])
     ctx.block(Block("catchup", "", title, columns, HISTORY_METRICS, ratios))
     db = ctx.scratch / "catchup.db"
     logger.info("building the catch-up database: %d messages", o.catchup_messages)
     seeded = build_catchup(db, messages=o.catchup_messages, rooms=o.catchup_rooms, missed=missed)
     events = f"/api/events?limit={missed}&after="
-    requests = {
-        columns[0]: (events + str(seeded["before_messages"]), missed),
-        columns[1]: (events + str(seeded["before_changes"]), missed),
-        columns[2]: (events + str(seeded["latest"]), 0),
-        columns[3]: (f"/api/rooms/{seeded['room']}/messages?limit=50", None),
-    }
     headers = {"Authorization": f"Bearer {seeded['token']}"}
     with running(ctx, ["chat"], db_path=db) as servers:
         chat = servers["chat"]
+        logger.info("posting %d messages live", missed)
+        post_live(chat, seeded["writer_token"], rooms=o.catchup_rooms, count=missed)
+        latest = newest_cursor(chat, seeded["token"], seeded["latest"])
+        requests = {
+            columns[0]: (events + str(seeded["latest"]), missed),
+            columns[1]: (events + str(seeded["before_messages"]), missed),
+            columns[2]: (events + str(seeded["before_changes"]), missed),
+            columns[3]: (events + str(latest), 0),
+            columns[4]: (f"/api/rooms/{seeded['room']}/messages?limit=50", None),
+        }
         for rep in range(o.reps):
             for column, (path, expected) in requests.items():
                 job = {

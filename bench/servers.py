@@ -58,6 +58,10 @@ class Server:
         return self.process.pid
 
     @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
     def ws_url(self) -> str:
         return f"ws://{HOST}:{self.port}/chatsocket"
 
