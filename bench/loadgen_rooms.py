@@ -5,9 +5,13 @@
   times on the same sockets, ``rate`` messages per second in total, round-robin over the rooms,
   each from a member of its room (turn by turn), paced without waiting for echoes. Each message
   is expected by every member of its room, its sender included.
-* ``typing``: signed-in sockets in one room; three phases on the same sockets: quiet, ``typers``
-  sockets sending ``{"type": "typing", "room"}`` every 2-3 s (uniformly drawn), and ``rate``
-  messages per second from ``senders`` sockets; the server's CPU in each.
+* ``typing``: signed-in sockets in one room; three phases on the same sockets: ``typers``
+  sockets sending ``{"type": "typing", "room"}`` every 2-3 s (uniformly drawn), ``rate``
+  messages per second from ``senders`` sockets, and quiet; the server's CPU in each.
+* ``churn``: signed-in base sockets stay open; the first ``bystanders`` watch the presence of
+  ``watch`` and get ``rate`` messages per second in ``room``; ``repeats`` times, their latency
+  without churn, then with ``churn_rate`` sockets per second of ``churn_tokens`` opening and
+  closing again ``lifetime`` seconds later.
 """
 
 from __future__ import annotations
