@@ -59,7 +59,7 @@ MESSAGE_SENDERS = 10
 def typing(ctx: Context) -> None:
     o = ctx.options
     title = (
-        f"typing: {o.typing_members} signed-in sockets in general; quiet, then"
+        f"typing: {o.typing_members} signed-in sockets in general;"
         f" {o.typing_typers} typing every 2-3 s (measured from 6 s in, over at least 6 s), then"
         f" {o.typing_rate:g} msg/s, then quiet, {o.duration:g} s each;"
         " target: typing/messages server CPU < 0.10"
