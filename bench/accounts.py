@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from bench.dbtools import seeding
 from bench.scenarios import (
     FANOUT_METRICS,
     IDLE_METRICS,
@@ -54,6 +55,8 @@ BENCH_USERNAME = "bench"
 BENCH_PASSWORD = "bench-password-not-common-7"  # a throw-away benchmark account
 SIGNIN_WORKERS = 8
 TOKEN_PREFIX = "chat_pat_"  # chat.auth.secrets: tokens are recognised by it
+GENERAL_ID = 1  # the rooms migration creates general with this id
+SEEDED_AT = "2026-01-01 00:00:00.000000"  # created_at in the text format SQLAlchemy stores
 
 
 # --------------------------------------------------------------------------- sign-in storm
@@ -186,32 +189,38 @@ def seed_accounts(db_path: Path, count: int) -> list[str]:
     of general, written directly (argon2 for thousands of accounts would take minutes).
     Returns the tokens."""
     migrate(db_path)
-    now = "2026-01-01 00:00:00.000000"
-    tokens = [TOKEN_PREFIX + secrets.token_urlsafe(32) for _ in range(count)]
-    connection = sqlite3.connect(db_path, isolation_level=None)
-    try:
-        connection.execute("BEGIN")
-        for index, token in enumerate(tokens):
-            username = f"idle{index}"
-            user_id = connection.execute(
-                "INSERT INTO users (username, display_name, display_key, role, disabled,"
-                " created_at) VALUES (?, ?, ?, 'member', 0, ?)",
-                (username, username, username, now),
-            ).lastrowid
-            connection.execute(
-                "INSERT INTO api_tokens (user_id, name, token_hash, hint, created_at)"
-                " VALUES (?, 'idle', ?, ?, ?)",
-                (user_id, hashlib.sha256(token.encode()).hexdigest(), token[:13], now),
-            )
-            connection.execute(
-                "INSERT INTO memberships (room_id, user_id, role, joined_at, last_read_id)"
-                " VALUES (1, ?, 'member', ?, 0)",
-                (user_id, now),
-            )
-        connection.execute("COMMIT")
-    finally:
-        connection.close()
+    tokens = []
+    with seeding(db_path) as connection:
+        for index in range(count):
+            user_id, token = add_account(connection, f"idle{index}")
+            join_room(connection, user_id, GENERAL_ID)
+            tokens.append(token)
     return tokens
+
+
+def add_account(connection: sqlite3.Connection, username: str) -> tuple[int, str]:
+    """Insert an account with an API token, as chat stores them; its id and the token."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    user_id = connection.execute(
+        "INSERT INTO users (username, display_name, display_key, role, disabled,"
+        " created_at) VALUES (?, ?, ?, 'member', 0, ?)",
+        (username, username, username, SEEDED_AT),
+    ).lastrowid
+    assert user_id is not None
+    connection.execute(
+        "INSERT INTO api_tokens (user_id, name, token_hash, hint, created_at)"
+        " VALUES (?, 'bench', ?, ?, ?)",
+        (user_id, hashlib.sha256(token.encode()).hexdigest(), token[:13], SEEDED_AT),
+    )
+    return user_id, token
+
+
+def join_room(connection: sqlite3.Connection, user_id: int, room_id: int) -> None:
+    connection.execute(
+        "INSERT INTO memberships (room_id, user_id, role, joined_at, last_read_id)"
+        " VALUES (?, ?, 'member', ?, 0)",
+        (room_id, user_id, SEEDED_AT),
+    )
 
 
 def idle_accounts(ctx: Context) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 from bench.servers import migrate
@@ -33,20 +35,30 @@ FROM seq
 """
 
 
+@contextlib.contextmanager
+def seeding(db_path: Path, *, bulk: bool = False) -> Iterator[sqlite3.Connection]:
+    """One transaction on a migrated database, written straight in as chat would store it.
+
+    ``bulk``: a throw-away build of many rows: no journal, no fsync, a big page cache; the file
+    goes back to WAL (chat's mode) at the end."""
+    connection = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        if bulk:
+            connection.execute("PRAGMA journal_mode = OFF")
+            connection.execute("PRAGMA synchronous = OFF")
+            connection.execute("PRAGMA cache_size = -262144")
+        connection.execute("BEGIN")
+        yield connection
+        connection.execute("COMMIT")
+        if bulk:
+            connection.execute("PRAGMA journal_mode = WAL")
+    finally:
+        connection.close()
+
+
 def build_history(db_path: Path, rows: int) -> None:
     """Migrate ``db_path`` with Alembic, then fill ``messages`` with ``rows`` rows."""
     migrate(db_path)
-    connection = sqlite3.connect(db_path, isolation_level=None)
-    try:
-        # A throw-away build: no journal, no fsync, a big page cache. Chat switches the file
-        # back to WAL when it connects.
-        connection.execute("PRAGMA journal_mode = OFF")
-        connection.execute("PRAGMA synchronous = OFF")
-        connection.execute("PRAGMA cache_size = -262144")
-        connection.execute("BEGIN")
+    with seeding(db_path, bulk=True) as connection:
         for start in range(1, rows + 1, BUILD_BATCH):
             connection.execute(FILL_SQL, (start, min(start + BUILD_BATCH - 1, rows)))
-        connection.execute("COMMIT")
-        connection.execute("PRAGMA journal_mode = WAL")
-    finally:
-        connection.close()

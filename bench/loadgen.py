@@ -214,6 +214,7 @@ class FanOut:
         self.phase = Phase(prefix="-", clients=len(clients.sockets))
         self._prefix = b"-"
         self.window = window
+        self.room: str | None = None  # None: the Tornado-era frame, which chat puts in general
         self.send_until = 0  # windowed mode only: acks trigger sends until this monotonic ns
         self.seqs = [0] * senders
         for client in clients.sockets:
@@ -261,9 +262,11 @@ class FanOut:
     def send(self, sender: int, seq: int) -> None:
         phase = self.phase
         client_id = f"{phase.prefix}{sender}:{seq}"
-        frame = json.dumps({"body": f"{client_id}:{time.monotonic_ns()}", "client_id": client_id})
+        payload = {"body": f"{client_id}:{time.monotonic_ns()}", "client_id": client_id}
+        if self.room is not None:
+            payload["room"] = self.room
         phase.sent += 1
-        self.clients.sockets[sender].send_text(frame.encode())
+        self.clients.sockets[sender].send_text(json.dumps(payload).encode())
 
     def start_windowed(self, until: int) -> None:
         """Fill every sender's window; each acknowledgement then sends the next message at once.
@@ -497,6 +500,33 @@ def post_request(job: dict[str, Any]) -> tuple[Request, Check]:
     return request, check
 
 
+def get_request(job: dict[str, Any]) -> tuple[Request, Check]:
+    """``GET <path>`` with ``headers``; with ``expect_events`` (catch-up) the answer must hold
+    that many events, with ``expect_messages`` (a history page) at least one message."""
+    host, port, path = job["host"], job["port"], job["path"]
+    extra = "".join(f"{name}: {value}\r\n" for name, value in job.get("headers", {}).items())
+    raw = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode()
+    expect_events = job.get("expect_events")
+
+    def check(status: int, body: bytes) -> str | None:
+        if status != 200:
+            return f"http_{status}"
+        answer = json.loads(body)
+        if expect_events is not None:
+            if answer.get("reload"):
+                return "reload"
+            if len(answer.get("events", ())) != int(expect_events):
+                return "wrong_event_count"
+        elif job.get("expect_messages") and not answer.get("messages"):
+            return "empty_page"
+        return None
+
+    return lambda: raw, check
+
+
+REQUESTS = {"history": history_request, "post": post_request, "get": get_request}
+
+
 async def http_worker(
     job: dict[str, Any],
     requests: tuple[Request, Check],
@@ -524,7 +554,7 @@ async def http_worker(
 
 async def http_job(job: dict[str, Any]) -> dict[str, Any]:
     """``concurrency`` keep-alive connections: warm up, then measure for ``duration`` seconds."""
-    requests = history_request(job) if job["kind"] == "history" else post_request(job)
+    requests = REQUESTS[job["kind"]](job)
     workers = range(int(job["concurrency"]))
     warm_until = time.monotonic() + float(job["warmup"])
     warm_errors: Counter[str] = Counter()
@@ -567,11 +597,21 @@ async def http_job(job: dict[str, Any]) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- entry point
 
-JOBS = {"fanout": fanout_job, "idle": idle_job, "history": http_job, "post": http_job}
+JOBS = {
+    "fanout": fanout_job,
+    "idle": idle_job,
+    "history": http_job,
+    "post": http_job,
+    "get": http_job,
+}
 
 
 async def run_job(job: dict[str, Any]) -> dict[str, Any]:
-    return await asyncio.wait_for(JOBS[job["kind"]](job), float(job["timeout"]))
+    # Imported here: those jobs build on this module.
+    from bench.loadgen_rooms import JOBS as ROOM_JOBS
+
+    jobs = {**JOBS, **ROOM_JOBS}
+    return await asyncio.wait_for(jobs[job["kind"]](job), float(job["timeout"]))
 
 
 def main() -> None:

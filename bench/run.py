@@ -15,8 +15,10 @@ from pathlib import Path
 
 from bench.accounts import idle_accounts, signin_storm
 from bench.driver import LoadGenerator
+from bench.live import presence_churn, typing
 from bench.peers._common import raise_fd_limit
 from bench.report import render, write_json
+from bench.rooms import catchup, many_rooms
 from bench.scenarios import BENCH_CHAT_ENV, SCENARIOS, Context, Options
 from bench.servers import (
     CHAT_VARIANTS,
@@ -30,7 +32,14 @@ from bench.servers import (
 logger = logging.getLogger("bench")
 # The default run keeps the scenarios every earlier result was measured with; the others are
 # picked with --scenarios.
-EXTRA_SCENARIOS = {"signin-storm": signin_storm, "idle-accounts": idle_accounts}
+EXTRA_SCENARIOS = {
+    "signin-storm": signin_storm,
+    "idle-accounts": idle_accounts,
+    "rooms": many_rooms,
+    "catchup": catchup,
+    "typing": typing,
+    "presence-churn": presence_churn,
+}
 ALL_SCENARIOS = {**SCENARIOS, **EXTRA_SCENARIOS}
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -108,6 +117,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--signin-rate", type=float, default=20.0, help="password sign-ins/s in signin-storm"
     )
+    p.add_argument("--rooms-clients", type=int, default=10_000, help="sockets in `rooms`")
+    p.add_argument("--rooms-count", type=int, default=1000, help="rooms in `rooms`")
+    p.add_argument("--rooms-rate", type=float, default=200.0, help="msg/s in total in `rooms`")
+    p.add_argument(
+        "--rooms-compression",
+        choices=("deflate", "none"),
+        default="none",
+        help="whether `rooms` clients offer permessage-deflate (default %(default)s)",
+    )
+    p.add_argument("--catchup-messages", type=int, default=1_000_000)
+    p.add_argument("--catchup-rooms", type=int, default=200, help="the reader's rooms")
+    p.add_argument("--catchup-concurrency", type=int, default=1, help="keep-alive connections")
+    p.add_argument("--typing-members", type=int, default=1000, help="sockets in `typing`'s room")
+    p.add_argument("--typing-typers", type=int, default=50)
+    p.add_argument("--typing-rate", type=float, default=20.0, help="msg/s to compare typing with")
+    p.add_argument("--churn-base", type=int, default=10_000, help="sockets open throughout")
+    p.add_argument("--churn-room", type=int, default=100, help="bystanders measured")
+    p.add_argument("--churn-pool", type=int, default=400, help="accounts that come and go")
+    p.add_argument("--churn-rate", type=float, default=500.0, help="connects (and disconnects)/s")
+    p.add_argument(
+        "--churn-lifetime", type=float, default=1.0, help="seconds a churned socket lives"
+    )
+    p.add_argument("--churn-msg-rate", type=float, default=20.0, help="msg/s to the bystanders")
     p.add_argument("--sqlite-synchronous", default="FULL", choices=("NORMAL", "FULL"))
     p.add_argument(
         "--chat-env",
@@ -116,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="CHAT_X=V",
         help="environment for chat (repeatable); the harness lifts chat's abuse limits",
+    )
+    p.add_argument(
+        "--base-tree",
+        type=Path,
+        default=None,
+        help="the work tree the chat-base column runs (git worktree add --detach DIR REV)",
     )
     p.add_argument("--quick", action="store_true", help="a smoke run: 1 rep, 1 s, small sizes")
     p.add_argument("--out", type=Path, default=None, help="JSON path (default bench/results/)")
@@ -129,6 +167,13 @@ def options_from(args: argparse.Namespace) -> Options:
         args.fixed_clients = min(args.fixed_clients, 200)
         args.idle_clients = min(args.idle_clients, 300)
         args.history_rows = (1000, 20_000)
+        args.rooms_clients = min(args.rooms_clients, 1000)
+        args.rooms_count = min(args.rooms_count, 100)
+        args.catchup_messages = min(args.catchup_messages, 20_000)
+        args.typing_members = min(args.typing_members, 200)
+        args.typing_typers = min(args.typing_typers, 20)
+        args.churn_base = min(args.churn_base, 500)
+        args.churn_rate = min(args.churn_rate, 100)
     return Options(
         servers=args.servers,
         scenarios=args.scenarios,
@@ -154,6 +199,23 @@ def options_from(args: argparse.Namespace) -> Options:
         sqlite_synchronous=args.sqlite_synchronous,
         chat_env={**BENCH_CHAT_ENV, **dict(args.chat_env)},
         signin_rate=args.signin_rate,
+        rooms_clients=args.rooms_clients,
+        rooms_count=args.rooms_count,
+        rooms_rate=args.rooms_rate,
+        rooms_compression=None if args.rooms_compression == "none" else "deflate",
+        catchup_messages=args.catchup_messages,
+        catchup_rooms=args.catchup_rooms,
+        catchup_concurrency=args.catchup_concurrency,
+        typing_members=args.typing_members,
+        typing_typers=args.typing_typers,
+        typing_rate=args.typing_rate,
+        churn_base=args.churn_base,
+        churn_room=args.churn_room,
+        churn_pool=args.churn_pool,
+        churn_rate=args.churn_rate,
+        churn_lifetime=args.churn_lifetime,
+        churn_msg_rate=args.churn_msg_rate,
+        base_tree=args.base_tree.resolve() if args.base_tree else None,
     )
 
 
@@ -199,7 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "status": status,
                 "command": ["python", "-m", "bench", *(sys.argv[1:] if argv is None else argv)],
                 "scratch": str(scratch) if args.keep else None,
-                "chat_revision": chat_revision(),
+                "chat_revision": chat_revision(REPO_ROOT),
+                "chat_base_revision": chat_revision(options.base_tree)
+                if options.base_tree
+                else None,
             },
         )
         if not args.keep:
@@ -210,12 +275,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if status == "complete" else 1
 
 
-def chat_revision() -> dict[str, str]:
+def chat_revision(tree: Path) -> dict[str, str]:
     """The commit the servers ran from, and whether chat/ or migrations/ differed from it."""
 
     def git(*command: str) -> str:
         completed = subprocess.run(
-            ["git", *command], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+            ["git", *command], cwd=tree, capture_output=True, text=True, check=False
         )
         return completed.stdout.strip()
 

@@ -26,6 +26,7 @@ PEER_RATIOS = (
     ("chat", "naive"),
     ("chat", "ceiling"),
     ("chat-metrics", "chat"),  # what the metrics cost: 1.00 is free
+    ("chat", "chat-base"),  # a regression check against another revision: 1.00 is unchanged
 )
 FANOUT_METRICS = (
     "delivered_per_s",
@@ -70,6 +71,23 @@ class Options:
     sqlite_synchronous: str
     chat_env: dict[str, str]
     signin_rate: float = 20.0
+    rooms_clients: int = 10_000
+    rooms_count: int = 1000
+    rooms_rate: float = 200.0
+    rooms_compression: str | None = None
+    catchup_messages: int = 1_000_000
+    catchup_rooms: int = 200
+    catchup_concurrency: int = 1
+    typing_members: int = 1000
+    typing_typers: int = 50
+    typing_rate: float = 20.0
+    churn_base: int = 10_000
+    churn_room: int = 100
+    churn_pool: int = 400
+    churn_rate: float = 500.0
+    churn_lifetime: float = 1.0
+    churn_msg_rate: float = 20.0
+    base_tree: Path | None = None
 
 
 @dataclass
@@ -130,7 +148,11 @@ def running(ctx: Context, names: Sequence[str], **kwargs: Any) -> Iterator[dict[
     try:
         for name in names:
             servers[name] = start_server(
-                name, scratch=ctx.scratch, chat_extra_env=chat_env(ctx.options), **kwargs
+                name,
+                scratch=ctx.scratch,
+                chat_extra_env=chat_env(ctx.options),
+                base_tree=ctx.options.base_tree,
+                **kwargs,
             )
         yield servers
     finally:
@@ -159,6 +181,19 @@ def chat_env(options: Options) -> dict[str, str]:
 
 def _run_id() -> str:
     return uuid.uuid4().hex[:6]
+
+
+def run_job(ctx: Context, server: Server, job: dict[str, Any], *, limit: float) -> dict[str, Any]:
+    """A load generator job against ``server``; a failure comes back as ``{"error": ...}``
+    (and a missing ``phases`` as one too), a server that died raises."""
+    try:
+        result = ctx.loadgen.run(job, limit=limit)
+    except ServerError as error:
+        result = {"error": str(error)}
+    server.check_alive()
+    if "error" not in result and "phases" not in result and job["kind"] != "get":
+        result["error"] = "no phases"
+    return result
 
 
 def _failed(details: dict[str, Any], metrics: Sequence[str]) -> dict[str, float]:
@@ -513,16 +548,20 @@ def _history_run(ctx: Context, server: Server, rows: int, label: str, rep: int) 
         "warmup": o.warmup,
         "duration": o.duration,
     }
-    try:
-        result = ctx.loadgen.run(job, limit=o.warmup + o.duration + 60)
-    except ServerError as error:
-        result = {"error": str(error)}
-    server.check_alive()
+    return http_run(ctx, server, job, scenario="history", column=label, rep=rep)
+
+
+def http_run(
+    ctx: Context, server: Server, job: dict[str, Any], *, scenario: str, column: str, rep: int
+) -> Run:
+    """Run one HTTP job of the load generator (bench.loadgen.http_job) as a column's run."""
+    o = ctx.options
+    result = run_job(ctx, server, job, limit=o.warmup + o.duration + 60)
     if "error" in result:
-        return Run("history", "", label, rep, _failed(result, HISTORY_METRICS), result)
+        return Run(scenario, "", column, rep, _failed(result, HISTORY_METRICS), result)
     metrics = {key: float(result[key]) for key in HISTORY_METRICS if key != "errors"}
     metrics["errors"] = float(sum(result["errors"].values()))
-    return Run("history", "", label, rep, metrics, result)
+    return Run(scenario, "", column, rep, metrics, result)
 
 
 SCENARIOS: dict[str, Callable[[Context], None]] = {

@@ -23,12 +23,16 @@ STOP_TIMEOUT = 5.0
 SERVER_NAMES = ("chat", "tornado", "naive", "ceiling")
 # Chat with GET /metrics and every metric on: the column that prices the metrics (chat-metrics /
 # chat). Not in the default run; pick it with --servers.
-CHAT_VARIANTS = {"chat": {}, "chat-metrics": {"CHAT_METRICS": "true"}}
-SERVER_CHOICES = (*SERVER_NAMES, "chat-metrics")
+CHAT_VARIANTS = {"chat": {}, "chat-metrics": {"CHAT_METRICS": "true"}, "chat-base": {}}
+# chat-base is chat run from another work tree (--base-tree, e.g. an older revision checked
+# out with `git worktree add`): a regression check in the same run as chat.
+SERVER_CHOICES = (*SERVER_NAMES, "chat-metrics", "chat-base")
 PEER_MODULES = {
     "tornado": "bench.peers.tornado_demo",
     "naive": "bench.peers.naive_starlette",
     "ceiling": "bench.peers.websockets_ceiling",
+    # naive with a dict of rooms: the `rooms` scenario's peer, not a --servers choice.
+    "naive-rooms": "bench.peers.naive_rooms",
 }
 LOG_LEVEL = "warning"
 
@@ -52,6 +56,10 @@ class Server:
     @property
     def pid(self) -> int:
         return self.process.pid
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
 
     @property
     def ws_url(self) -> str:
@@ -112,11 +120,12 @@ def chat_env(db_path: Path, extra: Mapping[str, str] | None = None) -> dict[str,
     return env
 
 
-def migrate(db_path: Path) -> None:
-    """Create the chat schema in ``db_path`` with Alembic, as an operator would."""
+def migrate(db_path: Path, *, tree: Path = REPO_ROOT) -> None:
+    """Create the chat schema in ``db_path`` with Alembic (the migrations of the work tree
+    ``tree``), as an operator would."""
     completed = subprocess.run(
         [sys.executable, "-m", "alembic", "upgrade", "head"],
-        cwd=REPO_ROOT,
+        cwd=tree,
         env=chat_env(db_path),
         capture_output=True,
         text=True,
@@ -144,15 +153,23 @@ def start_server(
     scratch: Path,
     db_path: Path | None = None,
     chat_extra_env: Mapping[str, str] | None = None,
+    base_tree: Path | None = None,
 ) -> Server:
-    """Start ``name`` on a free port; for chat, migrate a fresh database unless one is given."""
+    """Start ``name`` on a free port; for chat, migrate a fresh database unless one is given.
+    ``chat-base`` runs the chat of ``base_tree`` (``python -m chat`` imports the package of its
+    working directory first)."""
     workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=scratch))
     port = free_port()
     env = dict(os.environ)
+    tree = REPO_ROOT
+    if name == "chat-base":
+        if base_tree is None:
+            raise ServerError("chat-base needs --base-tree (a work tree of another revision)")
+        tree = base_tree
     if name in CHAT_VARIANTS:
         if db_path is None:
             db_path = workdir / "chat.db"
-            migrate(db_path)
+            migrate(db_path, tree=tree)
         env = chat_env(db_path, {**(chat_extra_env or {}), **CHAT_VARIANTS[name]})
         command = [sys.executable, "-m", "chat", "--host", HOST, "--port", str(port)]
     elif name in PEER_MODULES:
@@ -165,7 +182,7 @@ def start_server(
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             command,
-            cwd=REPO_ROOT,
+            cwd=tree,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=log,
