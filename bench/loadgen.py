@@ -461,15 +461,17 @@ Check = Callable[[int, bytes], str | None]
 
 
 def history_request(job: dict[str, Any]) -> tuple[Request, Check]:
-    """``GET /api/messages?before=<random id>``; a 200 with an empty page counts as an error."""
+    """``GET /api/messages?before=<random id>`` (or ``around=``, a permalink's page, with
+    ``"cursor": "around"``); a 200 with an empty page counts as an error."""
     host, port, max_id, limit = job["host"], job["port"], int(job["max_id"]), job["limit"]
+    cursor = job.get("cursor", "before")
+    low, high = (1, max_id) if cursor == "around" else (2, max_id + 1)
     rng = random.Random()
 
     def request() -> bytes:
-        before = rng.randint(2, max_id + 1)
+        at = rng.randint(low, high)
         return (
-            f"GET /api/messages?before={before}&limit={limit} HTTP/1.1\r\n"
-            f"Host: {host}:{port}\r\n\r\n"
+            f"GET /api/messages?{cursor}={at}&limit={limit} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n"
         ).encode()
 
     def check(status: int, body: bytes) -> str | None:

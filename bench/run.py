@@ -17,6 +17,7 @@ from bench.accounts import idle_accounts, signin_storm
 from bench.driver import LoadGenerator
 from bench.live import presence_churn, typing
 from bench.peers._common import raise_fd_limit
+from bench.permalink import around
 from bench.report import render, write_json
 from bench.rooms import catchup, many_rooms
 from bench.scenarios import BENCH_CHAT_ENV, SCENARIOS, Context, Options
@@ -39,6 +40,7 @@ EXTRA_SCENARIOS = {
     "catchup": catchup,
     "typing": typing,
     "presence-churn": presence_churn,
+    "around": around,
 }
 ALL_SCENARIOS = {**SCENARIOS, **EXTRA_SCENARIOS}
 RESULTS_DIR = Path(__file__).resolve().parent / "results"

@@ -183,15 +183,18 @@ def _run_id() -> str:
     return uuid.uuid4().hex[:6]
 
 
+HTTP_JOBS = ("history", "post", "get")  # bench.loadgen.http_job: one result, no phases
+
+
 def run_job(ctx: Context, server: Server, job: dict[str, Any], *, limit: float) -> dict[str, Any]:
     """A load generator job against ``server``; a failure comes back as ``{"error": ...}``
-    (and a missing ``phases`` as one too), a server that died raises."""
+    (and a WebSocket job without ``phases`` as one too), a server that died raises."""
     try:
         result = ctx.loadgen.run(job, limit=limit)
     except ServerError as error:
         result = {"error": str(error)}
     server.check_alive()
-    if "error" not in result and "phases" not in result and job["kind"] != "get":
+    if "error" not in result and "phases" not in result and job["kind"] not in HTTP_JOBS:
         result["error"] = "no phases"
     return result
 
@@ -532,13 +535,23 @@ def history(ctx: Context) -> None:
         }
         for rep in range(o.reps):
             for rows, server in servers.items():
-                ctx.record(_history_run(ctx, server, rows, labels[rows], rep))
+                ctx.record(history_run(ctx, server, rows, labels[rows], rep))
 
 
-def _history_run(ctx: Context, server: Server, rows: int, label: str, rep: int) -> Run:
+def history_run(
+    ctx: Context,
+    server: Server,
+    rows: int,
+    label: str,
+    rep: int,
+    *,
+    scenario: str = "history",
+    cursor: str = "before",
+) -> Run:
     o = ctx.options
     job = {
         "kind": "history",
+        "cursor": cursor,
         "host": "127.0.0.1",
         "port": server.port,
         "server_pid": server.pid,
@@ -548,7 +561,7 @@ def _history_run(ctx: Context, server: Server, rows: int, label: str, rep: int) 
         "warmup": o.warmup,
         "duration": o.duration,
     }
-    return http_run(ctx, server, job, scenario="history", column=label, rep=rep)
+    return http_run(ctx, server, job, scenario=scenario, column=label, rep=rep)
 
 
 def http_run(
