@@ -45,7 +45,7 @@ export class Conversation {
       reply: composer.enabled,
       react: signedIn,
       edit: own,
-      delete: own || (signedIn && MODERATORS.has(role)),
+      delete: own || (signedIn && (me.isAdmin || MODERATORS.has(role))),
     };
   }
 

@@ -60,6 +60,7 @@ const me = config.userId
       id: Number(config.userId),
       username: config.username || "",
       displayName: config.displayName || config.username || "",
+      isAdmin: config.role === "admin", // admins may delete any message (the server decides)
     }
   : null;
 
@@ -156,6 +157,7 @@ const page = {
   isCurrent: (ws) => connection.isCurrent(ws),
   abandon: () => connection.abandon(),
   isReady: () => sender.ready,
+  isOpen: () => connection.open,
   onCaughtUp: () => {
     sender.setReady(true);
     scheduleMarkRead();

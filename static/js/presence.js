@@ -21,7 +21,9 @@ export class Presence {
   /** A keystroke in the composer: "typing", at most every few seconds per room. */
   typed() {
     const room = this.page.currentRoom();
-    if (this.page.me === null || !this.page.isReady()) return;
+    // An open socket is enough: typing is ephemeral and needs no catch-up first (waiting for
+    // one dropped the first keystrokes after a page load).
+    if (this.page.me === null || !this.page.isOpen()) return;
     if (this.throttle.shouldSend(room, Date.now())) this.page.send({ type: "typing", room });
   }
 

@@ -199,3 +199,20 @@ def test_mention_in_a_hidden_tab_notifies_once_live_and_after_a_reconnect(
     bodies = [n["body"] for n in notifications(ada)]
     assert len(bodies) == 2, bodies
     assert "while you were away" in bodies[1]
+
+
+def test_an_admin_may_delete_anyones_message(
+    chat_server: ChatServer, browser: Browser, console_problems: ConsoleProblems
+) -> None:
+    _, ada = person(browser, chat_server, "ada")  # the first account, from loopback: an admin
+    _, bob = person(browser, chat_server, "bob")
+    console_problems.watch(ada)
+    send(bob, "spam spam spam")
+    spam_at_ada = message_with_text(ada, "spam spam spam")
+    expect(spam_at_ada).to_have_count(1, timeout=WAIT_MS)
+    ada.once("dialog", lambda dialog: dialog.accept())
+    act(ada, spam_at_ada, "delete")
+    for page in (ada, bob):
+        expect(page.locator("#inbox .message .tombstone")).to_have_count(1, timeout=WAIT_MS)
+        expect(message_with_text(page, "spam spam spam")).to_have_count(0)
+    assert console_problems.problems == []
