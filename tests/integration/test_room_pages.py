@@ -247,6 +247,8 @@ def test_a_room_not_yours_reads_exactly_as_one_that_never_existed(
             f"/r/{name}",
             f"/r/{name}?before=999",
             f"/r/{name}/m/{said}",
+            f"/r/{name}/m/{said}/edit",
+            f"/r/{name}/m/{said}/delete",
             f"/r/{name}/members",
         ):
             private = missing(outsider, path)
@@ -254,9 +256,16 @@ def test_a_room_not_yours_reads_exactly_as_one_that_never_existed(
             assert private.replace(name, "never-was") == never
             assert "between us" not in private
         assert f'data-room="{name}"' not in outsider.get("/").text
-        for action in ("messages", "join", "leave", "members"):
+        for action in (
+            "messages",
+            "join",
+            "leave",
+            "members",
+            f"m/{said}/edit",
+            f"m/{said}/delete",
+        ):
             refused = outsider.submit("/", f"/r/{name}/{action}", body="let me", username="eve")
-            assert refused.status_code == 404
+            assert refused.status_code == 404, action
     assert [
         m["body"] for m in ada.api("GET", f"/api/rooms/{name}/messages").json()["messages"]
     ] == ["between us"]
