@@ -116,6 +116,8 @@ async def running(
         stack.push_async_callback(audit.stop)
         presence.start()
         stack.push_async_callback(presence.stop)
+        typing.start()
+        stack.push_async_callback(typing.stop)
         logger.info(
             "chat ready: database %s (schema %s), broadcast %s",
             database_location(settings.database_url),

@@ -230,15 +230,12 @@ class Hub:
                 self._apply(effect)
         self._offer(pending)
 
-    def deliver_ephemeral(self, topic: str, frame: str, *, skip_user: int | None = None) -> int:
-        """A frame outside the change log (typing, presence) to the subscribers of a topic,
-        but not to the sockets of `skip_user` (whose own news it is); how many it was offered
-        to."""
+    def deliver_ephemeral(self, topic: str, frame: str) -> int:
+        """A frame outside the change log (typing, presence) to the subscribers of a topic;
+        how many it was offered to."""
         recipients = self._by_topic.get(topic)
         if not recipients:
             return 0
-        if skip_user is not None:
-            recipients = {r for r in recipients if r.user_id != skip_user}
         shared = [SharedFrame(frame)]
         self._offer(dict.fromkeys(recipients, shared))
         return len(recipients)

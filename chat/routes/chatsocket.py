@@ -26,6 +26,7 @@ from chat.errors import ClientError
 from chat.events.records import room_topic
 from chat.metrics import Metrics, NullMetrics
 from chat.ratelimit import Rate, TokenBucket
+from chat.realtime.passes import TypingPasses
 from chat.realtime.presence import Presence
 from chat.realtime.typing import Typing
 from chat.responses import error_response
@@ -72,6 +73,7 @@ class _Connection:
     rooms: RoomService
     conversation: ConversationService
     typing: Typing
+    typing_passes: TypingPasses
     presence: Presence
     hub: Hub
     metrics: Metrics | NullMetrics
@@ -188,6 +190,7 @@ def _open_connection(
         rooms=state["rooms"],
         conversation=state["conversation"],
         typing=state["typing"],
+        typing_passes=TypingPasses(),
         presence=state["presence"],
         hub=state["hub"],
         metrics=metrics,
@@ -434,14 +437,10 @@ def _visibility(connection: _Connection, command: VisibilityCommand) -> None:
 async def _room_command(connection: _Connection, command: RoomCommand) -> None:
     """Listen to a room on this socket (any room the caller may read), or stop listening; say
     you are typing in it; watch who of its members is online."""
-    access = await connection.rooms.access(connection.principal, command.room)
     if command.action == "typing":
-        account = _account(connection)
-        if account is None:
-            raise sign_in_required("type")
-        access.require_post()
-        await connection.typing.typed(account, access.room.id, access.room.name)
+        await _typing(connection, command.room)
         return
+    access = await connection.rooms.access(connection.principal, command.room)
     if command.action == "watch":
         await _watch(connection, access)
         return
@@ -454,6 +453,21 @@ async def _room_command(connection: _Connection, command: RoomCommand) -> None:
     else:
         connection.hub.remove_topic(subscriber, topic)
     subscriber.offer(dumps({"type": f"{command.action}d", "room": access.room.name}))
+
+
+async def _typing(connection: _Connection, room: str) -> None:
+    account = _account(connection)
+    listening = connection.subscriber.topics
+    room_id = connection.typing_passes.room_id(room, listening)
+    if room_id is None:
+        access = await connection.rooms.access(connection.principal, room)
+        if account is None:
+            raise sign_in_required("type")
+        access.require_post()
+        room_id = access.room.id
+        connection.typing_passes.grant(room, room_id, listening)
+    assert account is not None  # a pass is only ever granted to an account
+    await connection.typing.typed(account, room_id, room)
 
 
 def _on_stored(

@@ -3,7 +3,6 @@
 // ephemeral: never stored, never caught up.
 
 import { TypingState, TypingThrottle, typingText } from "./typing.js";
-import { numericId } from "./timeline.js";
 
 export class Presence {
   /**
@@ -33,10 +32,9 @@ export class Presence {
   }
 
   onTyping(frame) {
-    const user = frame.user;
     const me = this.page.me;
-    if (!user || (me !== null && numericId(user.id) === me.id)) return;
-    this.typing.seen(frame.room || "general", user, frame.expires_in, Date.now());
+    const myId = me === null ? null : me.id;
+    this.typing.snapshot(frame.room || "general", frame, myId, Date.now());
     this.render();
   }
 
@@ -49,7 +47,9 @@ export class Presence {
   render() {
     clearTimeout(this.timer);
     const room = this.page.currentRoom();
-    this.page.typingView.textContent = typingText(this.typing.names(room, Date.now()));
+    const now = Date.now();
+    const names = this.typing.names(room, now);
+    this.page.typingView.textContent = typingText(names, this.typing.othersCount(room, now));
     const next = this.typing.nextExpiry(room);
     if (next === null) return;
     this.timer = setTimeout(() => this.render(), Math.max(50, next - Date.now()));

@@ -7,18 +7,27 @@ export const SEND_EVERY_MS = 3000;
 export class TypingState {
   constructor() {
     this.rooms = new Map(); // room -> Map(userId -> {name, until})
+    this.unnamed = new Map(); // room -> {count, until}: typists a big room's frame only counts
   }
 
-  /** A typing frame: `user` types in `room` until `expiresIn` seconds from `now`. */
-  seen(room, user, expiresIn, now) {
-    let users = this.rooms.get(room);
-    if (users === undefined) {
-      users = new Map();
-      this.rooms.set(room, users);
+  /**
+   * A typing frame: who is typing in `frame.room` now, each until `expires_in` seconds from
+   * `now`. It replaces what the room had: whoever it leaves out stopped. `myId` is left out:
+   * the frame is the same for everyone in the room, typists included.
+   */
+  snapshot(room, frame, myId, now) {
+    const seconds = Number(frame.expires_in) > 0 ? Number(frame.expires_in) : 7;
+    const until = now + seconds * 1000;
+    const named = Array.isArray(frame.users) ? frame.users : frame.user ? [frame.user] : [];
+    const users = new Map();
+    for (const user of named) {
+      const id = Number(user.id);
+      if (id === myId) continue;
+      users.set(id, { name: user.display_name || user.username || "someone", until });
     }
-    const seconds = Number(expiresIn) > 0 ? Number(expiresIn) : 7;
-    const name = user.display_name || user.username || "someone";
-    users.set(Number(user.id), { name, until: now + seconds * 1000 });
+    this.rooms.set(room, users);
+    const count = Number(frame.count) > named.length ? Number(frame.count) : named.length;
+    this.unnamed.set(room, { count: count - named.length, until });
   }
 
   /** That person's message arrived: they stopped typing it. */
@@ -33,6 +42,12 @@ export class TypingState {
     return [...users.values()].map((entry) => entry.name);
   }
 
+  /** How many more are typing in `room` than the frame could name. */
+  othersCount(room, now) {
+    const unnamed = this.unnamed.get(room);
+    return unnamed !== undefined && unnamed.until > now ? unnamed.count : 0;
+  }
+
   /** When the next indicator in `room` expires (ms from epoch), or null. */
   nextExpiry(room) {
     const users = this.rooms.get(room);
@@ -41,8 +56,9 @@ export class TypingState {
   }
 }
 
-export function typingText(names) {
-  if (names.length === 0) return "";
+export function typingText(names, others = 0) {
+  if (names.length === 0 && others === 0) return "";
+  if (names.length + others >= 3) return "several people are typing…";
   if (names.length === 1) return `${names[0]} is typing…`;
   if (names.length === 2) return `${names[0]} and ${names[1]} are typing…`;
   return "several people are typing…";

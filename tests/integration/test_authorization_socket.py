@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,7 +23,16 @@ from websockets.sync.client import ClientConnection, connect
 
 from chat.settings import Settings
 from tests.conftest import UNLIMITED_RATES
-from tests.support.callers import ARCHIVED, DM, NO_SUCH_ROOM, PRIVATE, PUBLIC, ROOM_KINDS, World
+from tests.support.callers import (
+    ARCHIVED,
+    CALLER_CREDENTIALS,
+    DM,
+    NO_SUCH_ROOM,
+    PRIVATE,
+    PUBLIC,
+    ROOM_KINDS,
+    World,
+)
 from tests.support.live import LiveServer
 from tests.support.ws import close_code, recv_json, send_json
 
@@ -40,6 +50,7 @@ ANSWERS = {
     "ok": "ok",  # accepted, nothing to answer
 }
 _ids = itertools.count(1)
+TYPING_WAIT_S = 4.0  # over the server's refresh (3 s) and its gap between a room's frames
 
 
 def _answers(public: str, private: str, dm: str, archived: str) -> dict[str, str]:
@@ -187,6 +198,21 @@ def heard(connection: ClientConnection) -> list[dict[str, Any]]:
     return frames
 
 
+def typing_heard(watcher: ClientConnection, typist: str) -> list[dict[str, Any]]:
+    """The room's typing frame naming `typist`, if one comes within the room's refresh: a frame
+    waits up to a second when another row's typist was just shown in the same room."""
+    deadline = time.monotonic() + TYPING_WAIT_S
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            frame = recv_json(watcher, timeout=left)
+        except TimeoutError:
+            break
+        names = [user["username"] for user in frame.get("users", [])]
+        if frame.get("type") == "typing" and typist in names:
+            return [frame]
+    return []
+
+
 def without_client_id(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in frame.items() if k != "client_id"} for frame in frames]
 
@@ -220,8 +246,9 @@ def test_socket_commands(
             subscribe_if_allowed(connection, world.rooms[kind])
         watcher = None
         if command == "typing":
-            # Typing goes to the room's other people, never back to the typist: someone else
-            # in every seeded room (dave owns them all and is in the DM) hears it or not.
+            # Typing goes to the room's people (the typist's own socket too, when it listens):
+            # someone else in every seeded room (dave owns them all and is in the DM) hears it
+            # or not.
             watcher = sockets.enter_context(open_as(live, world, watcher_for(caller)))
             subscribe_if_allowed(watcher, world.rooms[kind])
         never_existed = exchange(
@@ -229,7 +256,7 @@ def test_socket_commands(
         )
         frames = exchange(connection, fill(template, room=world.rooms[kind], message_id=message_id))
         if watcher is not None and not frames:
-            frames = [frame for frame in heard(watcher) if frame.get("type") == "typing"]
+            frames = typing_heard(watcher, CALLER_CREDENTIALS[caller][0])
     assert outcome(frames) == ANSWERS.get(expected, expected), frames
     if expected == "N":
         assert without_client_id(frames) == without_client_id(never_existed)
