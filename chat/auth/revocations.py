@@ -10,12 +10,12 @@ published while the broker was down, or an expiry, takes effect within that boun
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from chat.auth.principal import Principal, Revocation, SignedIn
+from chat.background import Background
 from chat.broadcast.base import BroadcastBackend
 from chat.broadcast.hub import Hub
 
@@ -58,7 +58,7 @@ class Revocations:
         self._hub = hub
         self._backend = backend
         self._recheck_seconds = recheck_seconds
-        self._task: asyncio.Task[None] | None = None
+        self._background = Background("auth-recheck")
 
     async def publish(self, revocation: Revocation) -> None:
         """Close the revoked credentials' sockets here now, and on the other nodes."""
@@ -82,14 +82,10 @@ class Revocations:
             )
 
     def start(self, still_valid: StillValid) -> None:
-        self._task = asyncio.create_task(self._recheck_forever(still_valid), name="auth-recheck")
+        self._background.start(self._recheck_forever(still_valid))
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._background.stop()
 
     async def recheck(self, still_valid: StillValid) -> int:
         """Close the sockets whose credentials are no longer valid; how many were asked to."""

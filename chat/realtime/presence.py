@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from chat.background import Background
 from chat.broadcast.base import BroadcastBackend
 from chat.broadcast.hub import Hub, Subscriber
 from chat.events.frames import dumps
@@ -91,7 +92,7 @@ class Presence:
         self._changes_sent = 0  # numbers our `changes` signals; beats and snapshots tell it
         self._nodes: dict[str, _Node] = {}
         self._effective: dict[int, Status] = {}  # what our clients were told
-        self._task: asyncio.Task[None] | None = None
+        self._background = Background("presence")
         self._handling: set[asyncio.Future[None]] = set()  # held so they are not collected
         self._rooms: dict[int, tuple[float, set[int]]] = {}  # user -> (until, small rooms)
 
@@ -170,14 +171,10 @@ class Presence:
     # ---- running ----
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="presence")
+        self._background.start(self._run())
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._background.stop()
         if self._published:
             # A clean stop: the other nodes need not wait `dead_after` to know.
             with contextlib.suppress(Exception):

@@ -19,7 +19,6 @@ the author stopped, so no node's refresh brings the indicator back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import secrets
@@ -30,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chat.auth.principal import Account
+from chat.background import Background
 from chat.broadcast.base import BroadcastBackend
 from chat.broadcast.hub import Hub
 from chat.events.frames import dumps
@@ -89,7 +89,7 @@ class Typing:
         self._signalled: OrderedDict[tuple[int, str], float] = OrderedDict()
         self._stops: list[str] = []  # signals for the other nodes, sent by the next tick
         self._node = secrets.token_hex(6)  # tells our own signals from the other nodes'
-        self._task: asyncio.Task[None] | None = None
+        self._background = Background("typing")
 
     # ---- what happens ----
 
@@ -194,14 +194,10 @@ class Typing:
     # ---- the clock ----
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="typing")
+        self._background.start(self._run())
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._background.stop()
 
     async def _run(self) -> None:
         while True:

@@ -11,9 +11,9 @@ drops the ones no membership backs any more.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
+from chat.background import Background
 from chat.broadcast.hub import Hub, Subscriber
 from chat.events.records import parse_topic, room_topic
 from chat.rooms.service import RoomService
@@ -26,17 +26,13 @@ class SubscriptionAudit:
         self._hub = hub
         self._rooms = rooms
         self._interval = interval
-        self._task: asyncio.Task[None] | None = None
+        self._background = Background("subscription-audit")
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._forever(), name="subscription-audit")
+        self._background.start(self._forever())
 
     async def stop(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._background.stop()
 
     async def run_once(self) -> int:
         """Drop private-room subscriptions without a membership; how many were dropped."""
