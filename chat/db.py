@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from sqlalchemy import Connection, event
@@ -24,6 +26,16 @@ WRITE_EXECUTION_OPTIONS = {"sqlite_begin": "IMMEDIATE"}
 # its own (consistent) read transaction. Saves the round trips of a BEGIN through aiosqlite's
 # thread on every history page and catch-up. Other engines ignore the option.
 SINGLE_READ_EXECUTION_OPTIONS = {"sqlite_begin": None}
+
+
+@contextlib.asynccontextmanager
+async def single_read(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncSession]:
+    """A session for a read of one statement (SINGLE_READ_EXECUTION_OPTIONS)."""
+    async with sessionmaker() as session:
+        await session.connection(execution_options=SINGLE_READ_EXECUTION_OPTIONS)
+        yield session
 
 
 def create_engine(settings: Settings) -> AsyncEngine:

@@ -90,6 +90,8 @@ async def running(
             on_revoked=revocations.publish,
             on_created=rooms.join_default_rooms,
         )
+        accounts.start()
+        stack.push_async_callback(accounts.stop)
         sso = _single_sign_on(settings, sessionmaker, accounts)
         if sso is not None:
             stack.push_async_callback(sso.aclose)
@@ -103,6 +105,7 @@ async def running(
 
         def on_changes(envelopes: Sequence[Envelope]) -> None:
             service.on_changes(envelopes)  # forget renderings of edited and deleted messages
+            rooms.on_changes(envelopes)  # forget the rooms of whoever joined or left
             hub.deliver(envelopes)
 
         await backend.start(on_changes, on_signal=on_signal, source=service)

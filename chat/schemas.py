@@ -257,13 +257,27 @@ def parse_draft(payload: object, limits: Limits) -> Draft:
     return Draft(body=body, author=author, client_id=client_id, room=room, reply_to=reply_to)
 
 
+def json_integer(value: object) -> int | None:
+    """An integer from JSON, None for anything else. `42.0` is one: JSON Schema (and so the
+    OpenAPI document) counts a number without a fraction as an integer, and some encoders
+    write every number so."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
 def parse_message_id(value: object, name: str, *, optional: bool = False) -> int | None:
     """A message id from JSON: a positive integer (or absent, when optional)."""
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CURSOR:
+    number = json_integer(value)
+    if number is None or not 1 <= number <= MAX_CURSOR:
         raise ClientError(f"invalid_{name}", f"{name!r} must be a message id")
-    return value
+    return number
 
 
 def parse_room_field(value: object) -> str:

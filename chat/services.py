@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chat.broadcast.base import BroadcastBackend, Envelope
-from chat.db import SINGLE_READ_EXECUTION_OPTIONS
+from chat.db import single_read
 from chat.errors import ClientError
 from chat.events.frames import change_frame, control_frame, message_frame
 from chat.events.records import EventRecord, room_topic
@@ -303,8 +303,7 @@ class ChatService:
 
     @contextlib.asynccontextmanager
     async def _read_session(self) -> AsyncIterator[AsyncSession]:
-        async with self._sessionmaker() as session:
-            await session.connection(execution_options=SINGLE_READ_EXECUTION_OPTIONS)
+        async with single_read(self._sessionmaker) as session:
             yield session
 
     async def _publish(self, rows: Sequence[MessageRecord], committed_at: float) -> None:

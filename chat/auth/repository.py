@@ -6,12 +6,12 @@ plain records.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.auth.principal import Account
@@ -285,10 +285,17 @@ class AccountRepository:
             return None
         return int(row[0]), _account(row[2:]), row[1]
 
-    async def touch_token(self, token_id: int, *, now: datetime) -> None:
-        await self._session.execute(
-            update(_tokens).where(_tokens.c.id == token_id).values(last_used_at=now)
+    async def touch_tokens(self, used: Mapping[int, datetime]) -> None:
+        """Set each token's last use (token id -> when), in one statement executed for all."""
+        if not used:
+            return
+        statement = (
+            update(_tokens)
+            .where(_tokens.c.id == bindparam("token_id"))
+            .values(last_used_at=bindparam("used_at"))
         )
+        rows = [{"token_id": token_id, "used_at": at} for token_id, at in sorted(used.items())]
+        await self._session.execute(statement, rows)
 
     async def tokens_of(self, user_id: int) -> list[TokenRecord]:
         statement = (

@@ -25,6 +25,7 @@ from chat.responses import (
     is_local_request,
     read_json_object,
 )
+from chat.schemas import json_integer
 from chat.state import app_state
 
 logger = logging.getLogger(__name__)
@@ -242,6 +243,7 @@ def _path_id(request: Request, name: str) -> int:
 
 
 def _integer(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
+    number = json_integer(value)
+    if number is None:
         raise ClientError(f"invalid_{name}", f"{name!r} must be an integer")
-    return value
+    return number

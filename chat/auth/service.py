@@ -38,7 +38,8 @@ from chat.auth.repository import (
     TokenRecord,
     UserRecord,
 )
-from chat.db import WRITE_EXECUTION_OPTIONS
+from chat.auth.token_use import TokenUse
+from chat.db import WRITE_EXECUTION_OPTIONS, single_read
 from chat.errors import ClientError
 from chat.models import MAX_DISPLAY_NAME_CHARS, MAX_EMAIL_CHARS, MAX_TOKEN_NAME_CHARS
 
@@ -116,6 +117,14 @@ class AccountService:
         # Told of every new account (it joins the default rooms).
         self._on_created = on_created
         self._clock = clock
+        self._token_use = TokenUse(sessionmaker)
+
+    def start(self) -> None:
+        """Begin writing down, every few seconds, which API tokens were used."""
+        self._token_use.start()
+
+    async def stop(self) -> None:
+        await self._token_use.stop()
 
     # ---- registration and sign-in ----
 
@@ -350,7 +359,7 @@ class AccountService:
 
     async def check_session(self, token: str) -> SessionCheck | None:
         now = self._clock()
-        async with self._reading() as session:
+        async with single_read(self._sessionmaker) as session:
             record = await AccountRepository(session).session_by_digest(
                 secrets.digest(token), now=now
             )
@@ -405,19 +414,20 @@ class AccountService:
 
     async def check_token(self, token: str) -> SignedIn | None:
         now = self._clock()
-        async with self._reading() as session:
+        async with single_read(self._sessionmaker) as session:
             found = await AccountRepository(session).token_by_digest(secrets.digest(token))
         if found is None:
             return None
         token_id, account, last_used_at = found
         if last_used_at is None or now - last_used_at >= TOKEN_TOUCH_EVERY:
-            async with self._writing() as session:
-                await AccountRepository(session).touch_token(token_id, now=now)
+            self._token_use.used(token_id, now)  # written within seconds, with others
         return SignedIn(account, Credential("token", token_id))
 
     async def tokens(self, account: Account) -> list[TokenRecord]:
         async with self._reading() as session:
-            return await AccountRepository(session).tokens_of(account.id)
+            records = await AccountRepository(session).tokens_of(account.id)
+        # A use this node has not written yet is already news to the person looking.
+        return [self._token_use.latest(record) for record in records]
 
     async def revoke_token(self, account: Account, token_id: int) -> bool:
         async with self._writing() as session:

@@ -20,10 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chat.auth.principal import Account, Principal, SignedIn
 from chat.auth.repository import AccountRepository
-from chat.db import WRITE_EXECUTION_OPTIONS
+from chat.broadcast.base import Envelope
+from chat.db import WRITE_EXECUTION_OPTIONS, single_read
 from chat.errors import ClientError
 from chat.events.records import EventRecord, NewEvent
 from chat.events.repository import EventRepository
+from chat.rooms.member_rooms import MemberRooms
 from chat.rooms.names import (
     GENERAL,
     dm_name,
@@ -34,6 +36,7 @@ from chat.rooms.names import (
 )
 from chat.rooms.policy import RoomAccess, RoomRecord, not_found, require_guest_may_look
 from chat.rooms.repository import Member, RoomRepository, RoomSummary
+from chat.schemas import json_integer
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +98,7 @@ class RoomService:
         self._guest_access = guest_access
         self._publish = publish
         self._clock = clock
+        self._member_rooms = MemberRooms()
 
     # ---- looking rooms up ----
 
@@ -182,14 +186,23 @@ class RoomService:
     async def subscribed_room_ids(self, principal: Principal) -> list[int]:
         """The rooms a new socket starts subscribed to: a member's rooms, or for a guest the
         general room (when guests may read)."""
-        async with self._reading() as session:
-            repository = RoomRepository(session)
-            if isinstance(principal, SignedIn):
-                return await repository.room_ids_of(principal.account.id)
-            if self._guest_access == "none":
-                return []
-            room = await repository.room_by_name(GENERAL)
-            return [room.id] if room is not None else []
+        if isinstance(principal, SignedIn):
+            user_id = principal.account.id
+            return await self._member_rooms.of(user_id, lambda: self._room_ids_of(user_id))
+        if self._guest_access == "none":
+            return []
+        async with single_read(self._sessionmaker) as session:
+            room = await RoomRepository(session).room_by_name(GENERAL)
+        return [room.id] if room is not None else []
+
+    async def _room_ids_of(self, user_id: int) -> list[int]:
+        async with single_read(self._sessionmaker) as session:
+            return await RoomRepository(session).room_ids_of(user_id)
+
+    def on_changes(self, envelopes: Sequence[Envelope]) -> None:
+        """Every node sees every published change here (before its hub): whoever joined or
+        left a room has their remembered rooms forgotten."""
+        self._member_rooms.on_changes(envelopes)
 
     async def readable_room_ids(
         self, principal: Principal, public_names: Sequence[str]
@@ -363,12 +376,13 @@ class RoomService:
         membership = access.membership
         if membership is None:
             raise ClientError("not_a_member", "join the room to keep a read position", status=403)
-        if isinstance(up_to, bool) or not isinstance(up_to, int) or up_to < 0:
+        asked = json_integer(up_to)
+        if asked is None or asked < 0:
             raise ClientError("invalid_up_to", "'up_to' must be a message id")
         async with self._writing() as session:
             repository = RoomRepository(session)
             newest = await repository.newest_message_id(access.room.id)
-            position = min(up_to, newest)  # never past the end: a future message stays unread
+            position = min(asked, newest)  # never past the end: a future message stays unread
             moved = await repository.move_read_position(
                 access.room.id, membership.user_id, position
             )
