@@ -17,6 +17,7 @@ from starlette.templating import Jinja2Templates
 
 from chat.auth.oidc import OidcClient
 from chat.auth.passwords import PasswordHashing
+from chat.auth.recent_checks import RecentChecks
 from chat.auth.revocations import Revocations
 from chat.auth.service import AccountService
 from chat.auth.sso import SingleSignOn
@@ -77,8 +78,12 @@ async def running(
             guest_access=settings.guest_access,
             publish=service.publish_events,
         )
+        recent_checks = RecentChecks()  # socket handshakes' credential checks, shared
         revocations = Revocations(
-            hub=hub, backend=backend, recheck_seconds=settings.auth_recheck_seconds
+            hub=hub,
+            backend=backend,
+            recheck_seconds=settings.auth_recheck_seconds,
+            recent_checks=recent_checks,
         )
         hashing = PasswordHashing()
         stack.callback(hashing.close)
@@ -89,6 +94,7 @@ async def running(
             registration=settings.registration,
             on_revoked=revocations.publish,
             on_created=rooms.join_default_rooms,
+            recent_checks=recent_checks,
         )
         accounts.start()
         stack.push_async_callback(accounts.stop)

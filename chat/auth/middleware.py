@@ -103,8 +103,10 @@ class AuthenticationMiddleware:
             return _Outcome(proxied)
         authorization = connection.headers.get("authorization", "")
         scheme, _, credentials = authorization.partition(" ")
+        socket = connection.scope["type"] == "websocket"
         if scheme.lower() == "bearer" and connection.url.path not in OWN_BEARER_PATHS:
-            principal = await accounts.check_token(credentials.strip())
+            check = accounts.check_socket_token if socket else accounts.check_token
+            principal = await check(credentials.strip())
             if principal is None:
                 return _Outcome(GUEST, refused=_invalid_token())
             return _Outcome(principal)
@@ -113,6 +115,9 @@ class AuthenticationMiddleware:
         )
         if not token:
             return _Outcome(GUEST)
+        if socket:  # no cookie to refresh on a socket
+            signed_in = await accounts.check_socket_session(token)
+            return _Outcome(signed_in if signed_in is not None else GUEST)
         checked = await accounts.check_session(token)
         if checked is None:
             # Signed out elsewhere, expired or forged: forget it, carry on as a guest.

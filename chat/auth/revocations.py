@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 
 from chat.auth.principal import Principal, Revocation, SignedIn
+from chat.auth.recent_checks import RecentChecks
 from chat.background import Background
 from chat.broadcast.base import BroadcastBackend
 from chat.broadcast.hub import Hub
@@ -54,8 +55,16 @@ def read_revocation_signal(signal: str) -> Revocation | None:
 
 
 class Revocations:
-    def __init__(self, *, hub: Hub, backend: BroadcastBackend, recheck_seconds: float) -> None:
+    def __init__(
+        self,
+        *,
+        hub: Hub,
+        backend: BroadcastBackend,
+        recheck_seconds: float,
+        recent_checks: RecentChecks | None = None,
+    ) -> None:
         self._hub = hub
+        self._recent = recent_checks
         self._backend = backend
         self._recheck_seconds = recheck_seconds
         self._background = Background("auth-recheck")
@@ -72,6 +81,8 @@ class Revocations:
             return
         if revocation is None:
             return
+        if self._recent is not None:  # before closing: a reconnect must not reuse a check
+            self._recent.forget(revocation)
         closed = self._close(revocation.covers)
         if closed:
             logger.info(

@@ -31,6 +31,7 @@ from chat.auth.names import (
 )
 from chat.auth.passwords import PasswordHashing, check_password_rules
 from chat.auth.principal import Account, Credential, Revocation, SignedIn
+from chat.auth.recent_checks import RecentChecks
 from chat.auth.repository import (
     AccountRepository,
     InviteRecord,
@@ -107,6 +108,7 @@ class AccountService:
         registration: str,
         on_revoked: RevocationSink,
         on_created: AccountSink | None = None,
+        recent_checks: RecentChecks | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._sessionmaker = sessionmaker
@@ -118,6 +120,7 @@ class AccountService:
         self._on_created = on_created
         self._clock = clock
         self._token_use = TokenUse(sessionmaker)
+        self._recent = recent_checks if recent_checks is not None else RecentChecks()
 
     def start(self) -> None:
         """Begin writing down, every few seconds, which API tokens were used."""
@@ -375,6 +378,20 @@ class AccountService:
             await repository.update_user(record.account.id, last_seen_at=now)
         return SessionCheck(principal, refreshed_until=expires_at)
 
+    async def check_socket_session(self, token: str) -> SignedIn | None:
+        """check_session for a WebSocket handshake: a check made here seconds ago will do
+        (RecentChecks says why that is safe for a socket)."""
+        key = "session:" + secrets.digest(token)
+        principal = self._recent.get(key)
+        if principal is None:
+            started = self._recent.started()
+            checked = await self.check_session(token)
+            if checked is None:
+                return None
+            principal = checked.principal
+            self._recent.keep(key, principal, started)
+        return principal
+
     async def end_session(self, principal: SignedIn) -> None:
         """Sign out: this session ends now, on every node."""
         if principal.credential.kind != "session" or principal.credential.id is None:
@@ -382,16 +399,14 @@ class AccountService:
         async with self._writing() as session:
             user_id = await AccountRepository(session).delete_session(principal.credential.id)
         if user_id is not None:
-            await self._on_revoked(
-                Revocation(user_id=user_id, session_ids=(principal.credential.id,))
-            )
+            await self._revoke(Revocation(user_id=user_id, session_ids=(principal.credential.id,)))
 
     async def end_all_sessions(self, user_id: int) -> int:
         """Sign out everywhere: every session of the user ends now. Tokens stay."""
         async with self._writing() as session:
             ended = await AccountRepository(session).delete_sessions_of(user_id)
         if ended:
-            await self._on_revoked(Revocation(user_id=user_id, session_ids=tuple(ended)))
+            await self._revoke(Revocation(user_id=user_id, session_ids=tuple(ended)))
         return len(ended)
 
     # ---- API tokens ----
@@ -423,6 +438,23 @@ class AccountService:
             self._token_use.used(token_id, now)  # written within seconds, with others
         return SignedIn(account, Credential("token", token_id))
 
+    async def check_socket_token(self, token: str) -> SignedIn | None:
+        """check_token for a WebSocket handshake, like check_socket_session."""
+        key = "token:" + secrets.digest(token)
+        principal = self._recent.get(key)
+        if principal is None:
+            started = self._recent.started()
+            principal = await self.check_token(token)
+            if principal is None:
+                return None
+            self._recent.keep(key, principal, started)
+        return principal
+
+    async def _revoke(self, revocation: Revocation) -> None:
+        """This node forgets the credentials at once; every node closes their sockets."""
+        self._recent.forget(revocation)
+        await self._on_revoked(revocation)
+
     async def tokens(self, account: Account) -> list[TokenRecord]:
         async with self._reading() as session:
             records = await AccountRepository(session).tokens_of(account.id)
@@ -435,7 +467,7 @@ class AccountService:
                 token_id, user_id=account.id, now=self._clock()
             )
         if revoked:
-            await self._on_revoked(Revocation(user_id=account.id, token_ids=(token_id,)))
+            await self._revoke(Revocation(user_id=account.id, token_ids=(token_id,)))
         return revoked
 
     # ---- invites ----
@@ -511,7 +543,7 @@ class AccountService:
             if changed and disabled:
                 await repository.delete_sessions_of(user_id)
         if changed and disabled:
-            await self._on_revoked(Revocation(user_id=user_id, whole_user=True))
+            await self._revoke(Revocation(user_id=user_id, whole_user=True))
         return changed
 
     async def set_role(self, user_id: int, role: str) -> bool:
@@ -526,7 +558,7 @@ class AccountService:
             await repository.update_user(user_id, password_hash=password_hash)
             ended = await repository.delete_sessions_of(user_id)
         if ended:
-            await self._on_revoked(Revocation(user_id=user_id, session_ids=tuple(ended)))
+            await self._revoke(Revocation(user_id=user_id, session_ids=tuple(ended)))
 
     async def still_valid(
         self, *, session_ids: Sequence[int], token_ids: Sequence[int], user_ids: Sequence[int]

@@ -23,6 +23,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
 from chat.broadcast.factory import publish_signal_once
@@ -527,8 +528,9 @@ def test_disable_closes_the_users_socket_on_a_live_server_through_redis(
     )
     cli.add_user("olga")
     cli.add_user("pat")
+    olga_cookie = sign_in(server, "olga")
     with (
-        open_socket(server, sign_in(server, "olga")) as olga,
+        open_socket(server, olga_cookie) as olga,
         open_socket(server, sign_in(server, "pat")) as pat,
     ):
         expect_silence(olga, 0.2)
@@ -537,6 +539,11 @@ def test_disable_closes_the_users_socket_on_a_live_server_through_redis(
         assert "told through the broker" in out
         assert close_code(olga, timeout=SIGNAL_CLOSE_S + 1) == 4401
         assert time.monotonic() - disabled_at < SIGNAL_CLOSE_S
+        # The handshake's credential check was remembered for reconnects; the signal that
+        # closed her socket forgot it: her cookie opens nothing now (guests may not either).
+        with pytest.raises(InvalidStatus) as refused:
+            open_socket(server, olga_cookie)
+        assert refused.value.response.status_code == 401
         expect_silence(pat, 0.3)  # someone else's socket stays open
         assert pat.ping().wait(2)
     with httpx.Client(base_url=server.url, timeout=5) as http:
