@@ -102,7 +102,7 @@ async def running(
         if sso is not None:
             stack.push_async_callback(sso.aclose)
         typing = Typing(hub=hub, backend=backend)
-        presence = Presence(hub=hub, backend=backend, rooms_of=rooms.presence_rooms_of)
+        presence = Presence(hub=hub, backend=backend, members_in=rooms.members_in)
 
         def on_signal(signal: str) -> None:
             revocations.on_signal(signal)

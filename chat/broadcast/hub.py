@@ -23,7 +23,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import TypeVar
 
 from chat.broadcast.base import BroadcastMetrics, Envelope, Unmeasured
-from chat.events.records import Effect, presence_topic, room_topic, user_topic
+from chat.events.records import PRESENCE_PREFIX, Effect, presence_topic, room_topic, user_topic
 from chat.wire import SharedFrame
 
 logger = logging.getLogger(__name__)
@@ -184,6 +184,14 @@ class Hub:
     def wants(self, topic: str) -> bool:
         """Whether any socket here listens to `topic` (a node skips frames nobody wants)."""
         return topic in self._by_topic
+
+    def watched_rooms(self) -> set[int]:
+        """The rooms whose presence some socket here watches."""
+        return {
+            int(topic[len(PRESENCE_PREFIX) :])
+            for topic in self._by_topic
+            if isinstance(topic, str) and topic.startswith(PRESENCE_PREFIX)
+        }
 
     def identities(self) -> list[object]:
         return [subscriber.identity for subscriber in self._subscribers]

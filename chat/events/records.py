@@ -47,9 +47,12 @@ def user_topic(user_id: int) -> str:
     return f"u:{user_id}"
 
 
+PRESENCE_PREFIX = "p:"
+
+
 def presence_topic(room_id: int) -> str:
     """Where a room's presence changes go (ephemeral: never on the log, never replayed)."""
-    return f"p:{room_id}"
+    return f"{PRESENCE_PREFIX}{room_id}"
 
 
 def parse_topic(topic: str) -> tuple[str, int] | None:

@@ -27,7 +27,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -44,10 +44,9 @@ _RANK = {"offline": 0, "away": 1, "online": 2}
 SIGNAL_KIND = "presence"
 # A signal is one line through Redis or NOTIFY (8000 bytes): changes go in chunks of this many.
 _CHUNK = 200
-ROOMS_TTL = 30.0
-_MAX_CACHED_USERS = 50_000
 
-RoomsOf = Callable[[int], Awaitable[set[int]]]
+# (users, rooms) -> the (room id, user id) memberships among them
+MembersIn = Callable[[Sequence[int], Collection[int]], Awaitable[set[tuple[int, int]]]]
 
 
 @dataclass(slots=True)
@@ -70,7 +69,7 @@ class Presence:
         *,
         hub: Hub,
         backend: BroadcastBackend,
-        rooms_of: RoomsOf,
+        members_in: MembersIn,
         away_after: float = 120.0,
         flush_every: float = 1.0,
         beat_every: float = 5.0,
@@ -79,7 +78,7 @@ class Presence:
     ) -> None:
         self._hub = hub
         self._backend = backend
-        self._rooms_of = rooms_of
+        self._members_in = members_in
         self._away_after = away_after
         self._flush_every = flush_every
         self._beat_every = beat_every
@@ -94,7 +93,6 @@ class Presence:
         self._effective: dict[int, Status] = {}  # what our clients were told
         self._background = Background("presence")
         self._handling: set[asyncio.Future[None]] = set()  # held so they are not collected
-        self._rooms: dict[int, tuple[float, set[int]]] = {}  # user -> (until, small rooms)
 
     # ---- this node's sockets ----
 
@@ -326,6 +324,7 @@ class Presence:
     async def _tell_clients(self, users: Iterable[int]) -> None:
         """Frames for users whose cluster-wide status changed, to the presence topics of their
         rooms that sockets here watch (a node does nothing for rooms nobody here watches)."""
+        changed: dict[int, Status] = {}
         for user_id in users:
             status = self.status(user_id)
             if self._effective.get(user_id, "offline") == status:
@@ -334,32 +333,19 @@ class Presence:
                 self._effective.pop(user_id, None)
             else:
                 self._effective[user_id] = status
-            topics = [
-                topic
-                for room_id in await self._rooms_of_user(user_id)
-                if self._hub.wants(topic := presence_topic(room_id))
-            ]
-            if not topics:
-                continue
-            frame = dumps({"type": "presence", "user": user_id, "status": status})
-            for topic in topics:
-                self._hub.deliver_ephemeral(topic, frame)
+            changed[user_id] = status
+        watched = self._hub.watched_rooms()
+        if not changed or not watched:
+            return  # the common case on a busy node: nobody here watches any room's presence
+        # One read for all of this flush's changes, and only among the rooms watched here: a
+        # read per user came to 333 a second on a node of 10,000 people (the whole event loop).
+        memberships = await self._members_in(sorted(changed), watched)
+        for room_id, user_id in sorted(memberships):
+            frame = dumps({"type": "presence", "user": user_id, "status": changed[user_id]})
+            self._hub.deliver_ephemeral(presence_topic(room_id), frame)
 
     async def _send(self, payload: dict[str, Any]) -> None:
         await self._backend.publish_signal(json.dumps(payload, separators=(",", ":")))
-
-    async def _rooms_of_user(self, user_id: int) -> set[int]:
-        """The user's rooms small enough for presence, remembered for `ROOMS_TTL` seconds (a
-        membership change reaches presence routing within that)."""
-        now = self._clock()
-        cached = self._rooms.get(user_id)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        rooms = await self._rooms_of(user_id)
-        self._rooms[user_id] = (now + ROOMS_TTL, rooms)
-        if len(self._rooms) > _MAX_CACHED_USERS:
-            self._rooms.pop(next(iter(self._rooms)))
-        return rooms
 
     def _spawn(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)

@@ -220,22 +220,25 @@ class RoomRepository:
         ).first()
         return _membership(row) if row is not None else None
 
-    async def small_room_ids_of(self, user_id: int, *, cap: int) -> set[int]:
-        """The user's rooms with at most `cap` members."""
-        mine = select(_memberships.c.room_id).where(_memberships.c.user_id == user_id)
-        statement = (
-            select(_memberships.c.room_id)
-            .where(_memberships.c.room_id.in_(mine))
-            .group_by(_memberships.c.room_id)
-            .having(func.count() <= cap)
-        )
-        return {int(i) for i in (await self._session.execute(statement)).scalars()}
-
     async def room_ids_of(self, user_id: int) -> list[int]:
         rows = await self._session.execute(
             select(_memberships.c.room_id).where(_memberships.c.user_id == user_id)
         )
         return [int(i) for i in rows.scalars()]
+
+    async def memberships_in(
+        self, user_ids: Sequence[int], room_ids: Sequence[int]
+    ) -> set[tuple[int, int]]:
+        """(room id, user id) of the memberships of these users in these rooms."""
+        if not user_ids or not room_ids:
+            return set()
+        rows = await self._session.execute(
+            select(_memberships.c.room_id, _memberships.c.user_id).where(
+                _memberships.c.user_id.in_(sorted(set(user_ids))),
+                _memberships.c.room_id.in_(sorted(set(room_ids))),
+            )
+        )
+        return {(int(room_id), int(user_id)) for room_id, user_id in rows}
 
     async def memberships_of_users(self, user_ids: Sequence[int]) -> set[tuple[int, int]]:
         """(room id, user id) of every membership of these users."""

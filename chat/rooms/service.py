@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -39,6 +39,8 @@ from chat.rooms.repository import Member, RoomRepository, RoomSummary
 from chat.schemas import json_integer
 
 logger = logging.getLogger(__name__)
+
+_IN_CHUNK = 500  # ids per IN (...) list: well under any engine's bound on parameters
 
 # Rooms with more members get no presence (what presence in big rooms costs).
 PRESENCE_ROOM_CAP = 500
@@ -217,10 +219,18 @@ class RoomService:
                 ids.update((await repository.public_room_ids(public_names)).values())
         return ids
 
-    async def presence_rooms_of(self, user_id: int) -> set[int]:
-        """The rooms whose watchers see this user's presence (small enough ones)."""
+    async def members_in(
+        self, user_ids: Sequence[int], room_ids: Collection[int]
+    ) -> set[tuple[int, int]]:
+        """(room id, user id) for each of these users who is a member of one of these rooms."""
+        found: set[tuple[int, int]] = set()
+        rooms = sorted(room_ids)
         async with self._reading() as session:
-            return await RoomRepository(session).small_room_ids_of(user_id, cap=PRESENCE_ROOM_CAP)
+            repository = RoomRepository(session)
+            for start in range(0, len(user_ids), _IN_CHUNK):
+                chunk = user_ids[start : start + _IN_CHUNK]
+                found |= await repository.memberships_in(chunk, rooms)
+        return found
 
     async def live_memberships(self, user_ids: Sequence[int]) -> set[tuple[int, int]]:
         async with self._reading() as session:

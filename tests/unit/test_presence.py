@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Collection, Sequence
 
 import pytest
 
@@ -29,8 +30,9 @@ class Clock:
         return self.now
 
 
-async def rooms_of(user_id: int) -> set[int]:
-    return {ROOM}
+async def members_in(user_ids: Sequence[int], room_ids: Collection[int]) -> set[tuple[int, int]]:
+    """Everyone is in ROOM, and only there."""
+    return {(ROOM, user_id) for user_id in user_ids if ROOM in room_ids}
 
 
 class Cluster:
@@ -44,7 +46,7 @@ class Cluster:
             Presence(
                 hub=hub,
                 backend=MemoryBackend(),
-                rooms_of=rooms_of,
+                members_in=members_in,
                 away_after=AWAY_AFTER,
                 dead_after=DEAD_AFTER,
                 clock=self.clock,
@@ -249,7 +251,7 @@ class SlowBroker(MemoryBackend):
 
 async def test_a_signal_handled_later_never_undoes_a_newer_one() -> None:
     hub = Hub(queue_size=10)
-    node = Presence(hub=hub, backend=SlowBroker(), rooms_of=rooms_of, clock=Clock())
+    node = Presence(hub=hub, backend=SlowBroker(), members_in=members_in, clock=Clock())
     await node._backend.start(hub.deliver)
 
     def change(n: int, status: str) -> str:
