@@ -74,6 +74,9 @@ export class Presence {
       for (const [id, status] of Object.entries(frame.users || {})) {
         this.statuses.set(Number(id), status);
       }
+    } else if (frame.users !== undefined) {
+      // Several changes of one moment, in one frame.
+      for (const [id, status] of Object.entries(frame.users)) this.statuses.set(Number(id), status);
     } else {
       this.statuses.set(Number(frame.user), frame.status);
     }

@@ -19,7 +19,7 @@ from tests.e2e.server import ChatServer
 from tests.scaleout.conftest import NodeFactory
 from tests.scaleout.test_listen_notify import notify_url
 from tests.scaleout.test_rooms_nodes import wait_ready
-from tests.support.people import Person, Socket, of_type, people_on
+from tests.support.people import Person, Socket, of_type, people_on, presence_of
 from tests.support.services import PrivateRedis
 
 pytestmark = [pytest.mark.postgres]
@@ -72,21 +72,22 @@ def test_presence_is_the_same_on_both_nodes(make_node: NodeFactory, broker_url: 
     a, b = two_nodes(make_node, broker_url)
     with ada_and_bob_in_den(a) as (ada, bob), watching(ada, a, "den") as ada_on_a:
         with bob.socket(b.ws_url, b.url):
-            ada_on_a.wait_for(of_type("presence", user=bob.id, status="online"))
+            ada_on_a.wait_for(presence_of(bob.id, "online"))
             assert online_in(ada, a, "den") == {str(ada.id): "online", str(bob.id): "online"}
             with bob.socket(a.ws_url, a.url):  # a second tab, on the other node
                 pass
             with bob.socket(a.ws_url, a.url):
                 time.sleep(2.5)  # two presence flushes on each node
             # Bob still has a socket on b: he never went offline.
-            assert not [
-                f for f in ada_on_a.frames if f.get("type") == "presence" and f["user"] == bob.id
-            ][1:], "bob's other tabs made him flicker"
+            about_bob = [
+                f
+                for f in ada_on_a.frames
+                if presence_of(bob.id, "online")(f) or presence_of(bob.id, "offline")(f)
+            ]
+            assert not about_bob[1:], "bob's other tabs made him flicker"
             assert online_in(ada, b, "den")[str(bob.id)] == "online"
         started = time.monotonic()
-        ada_on_a.wait_for(
-            of_type("presence", user=bob.id, status="offline"), within=CLOSED_SOCKET_BOUND_S
-        )
+        ada_on_a.wait_for(presence_of(bob.id, "offline"), within=CLOSED_SOCKET_BOUND_S)
         assert time.monotonic() - started < CLOSED_SOCKET_BOUND_S
         assert online_in(ada, a, "den") == {str(ada.id): "online"}
         # Node b hears that bob's tab on a closed at a's next presence round (a knew it at
@@ -104,12 +105,10 @@ def test_a_killed_node_takes_its_users_offline_everywhere_within_the_bound(
     a, b = two_nodes(make_node, redis_url)
     with ada_and_bob_in_den(a) as (ada, bob), watching(ada, a, "den") as ada_on_a:
         on_b = bob.socket(b.ws_url, b.url)
-        ada_on_a.wait_for(of_type("presence", user=bob.id, status="online"))
+        ada_on_a.wait_for(presence_of(bob.id, "online"))
         b.kill()  # SIGKILL: no goodbye to anyone
         killed = time.monotonic()
-        ada_on_a.wait_for(
-            of_type("presence", user=bob.id, status="offline"), within=DEAD_NODE_BOUND_S
-        )
+        ada_on_a.wait_for(presence_of(bob.id, "offline"), within=DEAD_NODE_BOUND_S)
         took = time.monotonic() - killed
         on_b.close()
         assert took < DEAD_NODE_BOUND_S
@@ -162,14 +161,12 @@ def test_presence_heals_after_a_short_broker_outage(
     a, b = two_nodes(make_node, private_redis.url)
     with ada_and_bob_in_den(a) as (ada, bob), watching(ada, a, "den") as ada_on_a:
         on_b = bob.socket(b.ws_url, b.url)
-        ada_on_a.wait_for(of_type("presence", user=bob.id, status="online"))
+        ada_on_a.wait_for(presence_of(bob.id, "online"))
         private_redis.kill()
         wait_ready([a, b], 503, 10, "reports the broker down")
         on_b.close()
         time.sleep(1.5)  # b's presence round announces it, to nobody
         private_redis.start()
         wait_ready([a, b], 200, 20, "reconnects to the broker")
-        ada_on_a.wait_for(
-            of_type("presence", user=bob.id, status="offline"), within=CLOSED_SOCKET_BOUND_S * 3
-        )
+        ada_on_a.wait_for(presence_of(bob.id, "offline"), within=CLOSED_SOCKET_BOUND_S * 3)
         assert str(bob.id) not in online_in(ada, a, "den")

@@ -23,7 +23,7 @@ from tests.scaleout.conftest import NodeFactory
 from tests.scaleout.harness import eventually, ready_is
 from tests.scaleout.test_listen_notify import notify_url
 from tests.support.client_view import ClientView, shown
-from tests.support.people import Frame, Person, Socket, of_type, people_on
+from tests.support.people import Frame, Person, Socket, of_type, people_on, presence_of
 from tests.support.postgres import execute, run_async
 from tests.support.services import PrivateRedis
 
@@ -72,8 +72,8 @@ def test_a_member_removed_on_one_node_stops_getting_the_room_on_the_other(
             ada_on_a.send({"type": "typing", "room": "den"})
             on_b.wait_for(of_type("typing", room="den"))
             with cy.socket(a.ws_url, a.url):
-                on_b.wait_for(of_type("presence", user=cy.id, status="online"))
-            on_b.wait_for(of_type("presence", user=cy.id, status="offline"))
+                on_b.wait_for(presence_of(cy.id, "online"))
+            on_b.wait_for(presence_of(cy.id, "offline"))
 
             ada.remove("den", bob)
             left = on_b.wait_for(of_type("member_left", room="den"))
@@ -85,7 +85,7 @@ def test_a_member_removed_on_one_node_stops_getting_the_room_on_the_other(
             with cy.socket(a.ws_url, a.url) as cy_on_a:
                 cy_on_a.send({"type": "typing", "room": "den"})
                 ada_on_a.wait_for(lambda f: of_type("typing", room="den")(f) and by(f, cy))
-                ada_on_a.wait_for(of_type("presence", user=cy.id, status="online"))
+                ada_on_a.wait_for(presence_of(cy.id, "online"))
                 cy_on_a.send({"type": "typing", "room": "ops"})
                 marker = ada.post("ops", "ops goes on")
                 on_b.wait_for(of_type("message", id=marker["id"]))

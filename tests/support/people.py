@@ -199,6 +199,19 @@ def people_on(base_url: str, *names: str) -> Iterator[dict[str, Person]]:
             person.close()
 
 
+def presence_of(user_id: int, status: str) -> Callable[[Frame], bool]:
+    """A frame saying `user_id` is now `status`: alone, or among a flush's changes."""
+
+    def matches(frame: Frame) -> bool:
+        if frame.get("type") != "presence":
+            return False
+        if "users" in frame:
+            return bool(frame["users"].get(str(user_id)) == status)
+        return bool(frame.get("user") == user_id and frame.get("status") == status)
+
+    return matches
+
+
 def of_type(kind: str, **fields: Any) -> Callable[[Frame], bool]:
     """A frame predicate: this `type` and these field values."""
 

@@ -109,7 +109,10 @@ def frames(subscriber: Subscriber) -> list[tuple[int, str]]:
     seen = []
     while subscriber.pending:
         frame = json.loads(subscriber._frames.popleft().text)
-        seen.append((frame["user"], frame["status"]))
+        if "users" in frame:  # several changes at once
+            seen.extend((int(user), status) for user, status in frame["users"].items())
+        else:
+            seen.append((frame["user"], frame["status"]))
     return seen
 
 
