@@ -80,7 +80,7 @@ class ChatService:
             guest_access=guest_access,
             max_batch=max_batch,
         )
-        self._presented: OrderedDict[int, StoredMessage] = OrderedDict()
+        self._presented: OrderedDict[int, _Presented] = OrderedDict()
 
     def start(self) -> None:
         self._writer.start()
@@ -183,10 +183,16 @@ class ChatService:
         messages out. A rendering is good for one version of the message: every change bumps
         it, and a deleted message's renderings are forgotten at once (see `forget`).
         """
+        return self._presented_as(row, room=room, remember=remember).message
+
+    def _presented_as(self, row: MessageRecord, *, room: str, remember: bool) -> _Presented:
         cached = self._presented.get(row.id)
-        if cached is not None and _still_current(cached, row):
-            return cached
-        presented = self._render(row, room)
+        if cached is not None:
+            if _still_current(cached.message, row):
+                return cached
+            del self._presented[row.id]  # an older version (its text, were it deleted since)
+        message = self._render(row, room)
+        presented = _Presented(message, message.to_frame())
         if remember:
             self._presented[row.id] = presented
             if len(self._presented) > PRESENTED_CACHE_SIZE:
@@ -274,13 +280,16 @@ class ChatService:
                 row = rows.get(event.message_id)
                 if row is None:
                     continue  # never happens: messages are never removed, deletes leave tombstones
-                if event.purge is not None:
-                    self.forget(event.purge)  # renders the current state below, cached afresh
-                message = self.present(row, room=names.get(row.room_id, "?"))
+                # Remembered: these are the recent changes every client that was away asks
+                # for, each catch-up of 1,000 rendered them all again. A rendering is checked
+                # against the row's version, and this one replaces an older (say, not yet
+                # deleted) one at once.
+                room = names.get(row.room_id, "?")
+                presented = self._presented_as(row, room=room, remember=True)
                 frame = (
-                    message_frame(message.to_dict(), seq=event.seq)
+                    message_frame(presented.text, seq=event.seq)
                     if event.kind == "message"
-                    else change_frame(event, message.to_dict())
+                    else change_frame(event, presented.message.room, presented.text)
                 )
             else:
                 frame = control_frame(event)
@@ -312,13 +321,21 @@ class ChatService:
         envelopes = []
         for row in rows:
             assert row.seq is not None, "the writer gives every new message its event"
-            message = self.present(row, room=names.get(row.room_id, "?"), remember=True)
-            frame = message_frame(message.to_dict(), seq=row.seq)
+            presented = self._presented_as(row, room=names.get(row.room_id, "?"), remember=True)
+            frame = message_frame(presented.text, seq=row.seq)
             envelopes.append(Envelope(row.seq, room_topic(row.room_id), frame))
         await self._backend.publish(envelopes)
         # publish has handed the batch to this node's hub, and the hub to every local socket
         # (see BroadcastBackend.publish): one observation covers the whole batch.
         self._metrics.delivery_latency(time.monotonic() - committed_at)
+
+
+@dataclass(frozen=True, slots=True)
+class _Presented:
+    """A rendering, and its message object serialized once: frames splice the text in."""
+
+    message: StoredMessage
+    text: str
 
 
 def message_not_found() -> ClientError:

@@ -16,23 +16,18 @@ def dumps(payload: dict[str, Any]) -> str:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
-def message_frame(message: dict[str, Any], *, seq: int) -> str:
-    """A new message: the message object (its `room` included) with its place in the log."""
-    return dumps({**message, "seq": seq})
+def message_frame(message: str, *, seq: int) -> str:
+    """A new message: the message object (its `room` included, serialized once: `message`)
+    with its place in the log, as `{...the message, "seq": seq}`."""
+    return f'{message[:-1]},"seq":{int(seq)}}}'
 
 
-def change_frame(record: EventRecord, message: dict[str, Any]) -> str:
-    """An edit, a delete or a reaction: the message in its state now (so applying the frames
-    of a catch-up in order ends where a fresh page load starts)."""
-    return dumps(
-        {
-            "type": "message_updated",
-            "change": MESSAGE_CHANGES[record.kind],
-            "room": message["room"],
-            "seq": record.seq,
-            "message": message,
-        }
-    )
+def change_frame(record: EventRecord, room: str, message: str) -> str:
+    """An edit, a delete or a reaction: the message in its state now, serialized once
+    (`message`), so applying the frames of a catch-up in order ends where a fresh page load
+    starts."""
+    head = dumps({"type": "message_updated", "change": MESSAGE_CHANGES[record.kind], "room": room})
+    return f'{head[:-1]},"seq":{int(record.seq)},"message":{message}}}'
 
 
 def control_frame(record: EventRecord) -> str:
