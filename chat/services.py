@@ -183,21 +183,32 @@ class ChatService:
         messages out. A rendering is good for one version of the message: every change bumps
         it, and a deleted message's renderings are forgotten at once (see `forget`).
         """
-        return self._presented_as(row, room=room, remember=remember).message
+        if remember:
+            return self._remembered(row, room=room).message
+        cached = self._current(row)
+        return cached.message if cached is not None else self._render(row, room)
 
-    def _presented_as(self, row: MessageRecord, *, room: str, remember: bool) -> _Presented:
-        cached = self._presented.get(row.id)
+    def _remembered(self, row: MessageRecord, *, room: str) -> _Presented:
+        """The rendering and its message JSON, kept for the frames and catch-ups that follow."""
+        cached = self._current(row)
         if cached is not None:
-            if _still_current(cached.message, row):
-                return cached
-            del self._presented[row.id]  # an older version (its text, were it deleted since)
+            return cached
         message = self._render(row, room)
         presented = _Presented(message, message.to_frame())
-        if remember:
-            self._presented[row.id] = presented
-            if len(self._presented) > PRESENTED_CACHE_SIZE:
-                self._presented.popitem(last=False)
+        self._presented[row.id] = presented
+        if len(self._presented) > PRESENTED_CACHE_SIZE:
+            self._presented.popitem(last=False)
         return presented
+
+    def _current(self, row: MessageRecord) -> _Presented | None:
+        """The remembered rendering of this very version of the message, if any."""
+        cached = self._presented.get(row.id)
+        if cached is None:
+            return None
+        if _still_current(cached.message, row):
+            return cached
+        del self._presented[row.id]  # an older version (its text, were it deleted since)
+        return None
 
     def forget(self, message_id: int) -> None:
         """Drop the message's rendering (its text must not outlive a delete in memory)."""
@@ -285,7 +296,7 @@ class ChatService:
                 # against the row's version, and this one replaces an older (say, not yet
                 # deleted) one at once.
                 room = names.get(row.room_id, "?")
-                presented = self._presented_as(row, room=room, remember=True)
+                presented = self._remembered(row, room=room)
                 frame = (
                     message_frame(presented.text, seq=event.seq)
                     if event.kind == "message"
@@ -321,7 +332,7 @@ class ChatService:
         envelopes = []
         for row in rows:
             assert row.seq is not None, "the writer gives every new message its event"
-            presented = self._presented_as(row, room=names.get(row.room_id, "?"), remember=True)
+            presented = self._remembered(row, room=names.get(row.room_id, "?"))
             frame = message_frame(presented.text, seq=row.seq)
             envelopes.append(Envelope(row.seq, room_topic(row.room_id), frame))
         await self._backend.publish(envelopes)
