@@ -278,7 +278,8 @@ def catchup(ctx: Context) -> None:
         f"catch-up: GET /api/events?after=<cursor>&limit={missed}, one account in"
         f" {o.catchup_rooms} rooms, {label} in messages, {o.catchup_concurrency}"
         f" keep-alive connection(s), {o.duration:g} s; `messages`: posted live (rendered and"
-        " kept by the server), `cold`: written to the database only (rendered by the first catch-up, then remembered),"
+        " kept by the server), `cold`: written to the database only (rendered by the first"
+        " catch-up, then remembered),"
         " `up to date`: the newest cursor, `history page`: GET /api/rooms/<room>/messages?limit=50;"
         " targets: p99 < 50 ms (messages), < 100 ms (changes)"
     )
