@@ -255,3 +255,40 @@ async def test_stop_rejects_new_posts(harness: Harness) -> None:
     await harness.service.stop()
     with pytest.raises(WriterClosed):
         await harness.service.post(Draft(body="late"))
+
+
+@pytest.mark.anyio
+async def test_a_catch_up_renders_once_and_never_an_older_version(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    posted = await harness.service.post(Draft(body="first words", author="ada"))
+    message_id = posted.message.id
+    harness.service.forget(message_id)  # as after a restart: nothing remembered
+    renderer = harness.service._renderer
+    render = renderer.render
+    renders = []
+
+    def counting(**fields: object) -> str:
+        renders.append(fields["message_id"])
+        return render(**fields)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(renderer, "render", counting)
+
+    async def catch_up() -> list[str]:
+        envelopes = await harness.service.catch_up(
+            after=0, through=10**9, room_ids={GENERAL}, user_id=None, limit=100
+        )
+        return [envelope.frame for envelope in envelopes]
+
+    first = await catch_up()
+    assert await catch_up() == first, "the same frames, byte for byte"
+    assert renders == [message_id], "rendered by the first catch-up only"
+    with sqlite3.connect(harness.path) as database:  # a change another node made
+        database.execute(
+            "UPDATE messages SET body = 'second words', version = version + 1 WHERE id = ?",
+            (message_id,),
+        )
+    [frame] = await catch_up()
+    assert json.loads(frame)["body"] == "second words"
+    remembered = harness.service._presented[message_id]
+    assert "first words" not in remembered.text and "first words" not in remembered.message.html
