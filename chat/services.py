@@ -8,11 +8,10 @@ repository in short read-only sessions.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -148,7 +147,7 @@ class ChatService:
         """A page of one room's messages (the caller decided the reader may read the room).
 
         Raises ClientError `message_not_found` (404) when `around` names no message of it."""
-        async with self._read_session() as session:
+        async with single_read(self._sessionmaker) as session:
             # One statement per page (two only for an empty page, where a snapshot of its own
             # for "is there anything beyond" is as good an answer).
             repository = MessageRepository(session)
@@ -258,12 +257,12 @@ class ChatService:
 
     async def latest_id(self) -> int:
         """The newest change's seq (0 when none): where a broadcast relay starts."""
-        async with self._read_session() as session:
+        async with single_read(self._sessionmaker) as session:
             return await EventRepository(session).latest_seq()
 
     async def envelopes_after(self, after: int, limit: int) -> list[Envelope]:
         """Every change above seq `after`, in log order, framed: what a relay replays."""
-        async with self._read_session() as session:
+        async with single_read(self._sessionmaker) as session:
             events = await EventRepository(session).everything_after(after, limit)
         return await self.envelopes(events)
 
@@ -272,7 +271,7 @@ class ChatService:
     ) -> list[Envelope]:
         """The changes above `after` up to `through` in these rooms and for this user (the
         caller decided which rooms the reader may read now), framed as they were sent live."""
-        async with self._read_session() as session:
+        async with single_read(self._sessionmaker) as session:
             events = await EventRepository(session).after(
                 after, room_ids=room_ids, user_id=user_id, limit=limit, below=through + 1
             )
@@ -282,7 +281,7 @@ class ChatService:
         message_ids = [event.message_id for event in events if event.message_id is not None]
         rows: dict[int, MessageRecord] = {}
         if message_ids:
-            async with self._read_session() as session:
+            async with single_read(self._sessionmaker) as session:
                 rows = await MessageRepository(session).by_ids(message_ids)
         names = await self._directory.names(e.room_id for e in events if e.room_id is not None)
         envelopes = []
@@ -320,11 +319,6 @@ class ChatService:
         """Publish committed changes (the room service's) in log order."""
         if events:
             await self._backend.publish(await self.envelopes(events))
-
-    @contextlib.asynccontextmanager
-    async def _read_session(self) -> AsyncIterator[AsyncSession]:
-        async with single_read(self._sessionmaker) as session:
-            yield session
 
     async def _publish(self, rows: Sequence[MessageRecord], committed_at: float) -> None:
         # Serialized once here; every hub on every node forwards this very string.

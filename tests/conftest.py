@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import settings as hypothesis_settings
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from chat.db import create_engine, create_sessionmaker
 from chat.settings import Settings
 from tests.support.callers import seeded_world  # noqa: F401
 from tests.support.database import sqlite_url, upgrade
@@ -72,6 +74,14 @@ UNLIMITED_RATES = {
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return Settings(database_url=database_url, **UNLIMITED_RATES)
+
+
+@pytest.fixture
+async def sessionmaker(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """Sessions on the test database, for services built by hand."""
+    engine = create_engine(settings)
+    yield create_sessionmaker(engine)
+    await engine.dispose()
 
 
 ServerFactory = Callable[..., LiveServer]

@@ -381,16 +381,12 @@ class AccountService:
     async def check_socket_session(self, token: str) -> SignedIn | None:
         """check_session for a WebSocket handshake: a check made here seconds ago will do
         (RecentChecks says why that is safe for a socket)."""
-        key = "session:" + secrets.digest(token)
-        principal = self._recent.get(key)
-        if principal is None:
-            started = self._recent.started()
+
+        async def check() -> SignedIn | None:
             checked = await self.check_session(token)
-            if checked is None:
-                return None
-            principal = checked.principal
-            self._recent.keep(key, principal, started)
-        return principal
+            return checked.principal if checked is not None else None
+
+        return await self._recently_checked("session:" + secrets.digest(token), check)
 
     async def end_session(self, principal: SignedIn) -> None:
         """Sign out: this session ends now, on every node."""
@@ -440,13 +436,19 @@ class AccountService:
 
     async def check_socket_token(self, token: str) -> SignedIn | None:
         """check_token for a WebSocket handshake, like check_socket_session."""
-        key = "token:" + secrets.digest(token)
+        return await self._recently_checked(
+            "token:" + secrets.digest(token), lambda: self.check_token(token)
+        )
+
+    async def _recently_checked(
+        self, key: str, check: Callable[[], Awaitable[SignedIn | None]]
+    ) -> SignedIn | None:
         principal = self._recent.get(key)
-        if principal is None:
-            started = self._recent.started()
-            principal = await self.check_token(token)
-            if principal is None:
-                return None
+        if principal is not None:
+            return principal
+        started = self._recent.started()
+        principal = await check()
+        if principal is not None:
             self._recent.keep(key, principal, started)
         return principal
 

@@ -185,8 +185,13 @@ class Typing:
         self._hub.deliver_ephemeral(room_topic(state.id), dumps(frame))
 
     def _signal(self, *, room_id: int, room: str, user: object, stopped: bool) -> str:
-        signal = {"kind": SIGNAL_KIND, "node": self._node, "room_id": room_id, "room": room}
-        signal["user"] = user
+        signal: dict[str, object] = {
+            "kind": SIGNAL_KIND,
+            "node": self._node,
+            "room_id": room_id,
+            "room": room,
+            "user": user,
+        }
         if stopped:
             signal["stopped"] = True
         return json.dumps(signal, separators=(",", ":"))

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chat.auth.principal import Principal
 from chat.auth.repository import AccountRepository
-from chat.db import SINGLE_READ_EXECUTION_OPTIONS
+from chat.db import single_read
 from chat.errors import ClientError
 from chat.repository import MessageRepository
 from chat.rooms.service import RoomService
@@ -123,8 +123,7 @@ class SearchService:
         query = parse_query(_with_filters(request))
         readable = await self._readable_rooms(principal, query.room)
         cursor = _decode_cursor(request.cursor, request.sort)
-        async with self._sessionmaker() as session:
-            await session.connection(execution_options=SINGLE_READ_EXECUTION_OPTIONS)
+        async with single_read(self._sessionmaker) as session:
             scope = await self._scope(session, query, request, readable)
             if scope is None:
                 return SearchPage(query, [], None)

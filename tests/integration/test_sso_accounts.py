@@ -7,19 +7,16 @@ PendingLoginRepository.take hands a pending sign-in to exactly one caller.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chat.auth.passwords import PasswordHashing
 from chat.auth.pending_logins import PendingLogin, PendingLoginRepository
-from chat.auth.principal import Account, Revocation
+from chat.auth.principal import Account
 from chat.auth.service import AccountService
-from chat.db import create_engine, create_sessionmaker
 from chat.errors import ClientError
-from chat.settings import Settings
+from tests.support.accounts import account_service
 from tests.support.postgres import BOTH_ENGINES
 
 pytestmark = [pytest.mark.anyio, BOTH_ENGINES]
@@ -27,26 +24,9 @@ pytestmark = [pytest.mark.anyio, BOTH_ENGINES]
 ISSUER = "https://id.example"
 
 
-async def ignore(_revocation: Revocation) -> None:
-    return None
-
-
-@pytest.fixture
-async def sessionmaker(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
-    engine = create_engine(settings)
-    yield create_sessionmaker(engine)
-    await engine.dispose()
-
-
 @pytest.fixture
 def accounts(sessionmaker: async_sessionmaker[AsyncSession]) -> AccountService:
-    return AccountService(
-        sessionmaker=sessionmaker,
-        hashing=PasswordHashing(),
-        session_days=30,
-        registration="open",
-        on_revoked=ignore,
-    )
+    return account_service(sessionmaker)
 
 
 async def identity(
